@@ -1,0 +1,176 @@
+"""Phone numbers: normalise raw input to E.164 once, mask for logs, hash for audit, format for trunks.
+
+Normalisation is the most expensive thing done per number (phonenumbers costs tens of µs), so it
+happens at import time and its result (E.164, region, type, time zones) is stored with the lead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+import phonenumbers
+from phonenumbers import PhoneMetadata, PhoneNumberType, timezone
+from phonenumbers.phonenumberutil import (
+    NumberParseException,
+    _number_type_helper,
+    is_number_type_geographical,
+    region_code_for_number,
+)
+
+# Keep every compiled metadata pattern: phonenumbers otherwise re-enters re.compile's bounded cache
+# hundreds of times per number (measured: 33 -> 27 µs per US number).
+phonenumbers.enable_pattern_cache()
+
+# Characters a person may legitimately type in a phone number. Anything else (letters, `&`, `@`,
+# `,`, `;`, `/`, `:`, control bytes, non-ASCII digits) is refused outright rather than "cleaned",
+# so that no hostile string is ever half-accepted.
+_RAW_ALLOWED = re.compile(r"[0-9+\-. ()]{1,40}")
+_E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+
+
+class NumberType(StrEnum):
+    """phonenumbers' number types, as stable strings for the database and the gate."""
+
+    FIXED_LINE = "fixed_line"
+    MOBILE = "mobile"
+    FIXED_LINE_OR_MOBILE = "fixed_line_or_mobile"
+    TOLL_FREE = "toll_free"
+    PREMIUM_RATE = "premium_rate"
+    SHARED_COST = "shared_cost"
+    VOIP = "voip"
+    PERSONAL_NUMBER = "personal_number"
+    PAGER = "pager"
+    UAN = "uan"
+    VOICEMAIL = "voicemail"
+    UNKNOWN = "unknown"
+
+
+_TYPE_NAMES: dict[int, NumberType] = {
+    PhoneNumberType.FIXED_LINE: NumberType.FIXED_LINE,
+    PhoneNumberType.MOBILE: NumberType.MOBILE,
+    PhoneNumberType.FIXED_LINE_OR_MOBILE: NumberType.FIXED_LINE_OR_MOBILE,
+    PhoneNumberType.TOLL_FREE: NumberType.TOLL_FREE,
+    PhoneNumberType.PREMIUM_RATE: NumberType.PREMIUM_RATE,
+    PhoneNumberType.SHARED_COST: NumberType.SHARED_COST,
+    PhoneNumberType.VOIP: NumberType.VOIP,
+    PhoneNumberType.PERSONAL_NUMBER: NumberType.PERSONAL_NUMBER,
+    PhoneNumberType.PAGER: NumberType.PAGER,
+    PhoneNumberType.UAN: NumberType.UAN,
+    PhoneNumberType.VOICEMAIL: NumberType.VOICEMAIL,
+}
+
+
+class NumberError(ValueError):
+    """A raw number that cannot be normalised; `reason` says why in a few words."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneNumber:
+    """A normalised, valid phone number with what the gate needs to know about it."""
+
+    e164: str
+    region: str
+    number_type: NumberType
+    zones: tuple[str, ...]
+
+    @property
+    def digits(self) -> str:
+        """The E.164 number without its leading +."""
+        return self.e164[1:]
+
+
+def normalise(raw: str, default_region: str) -> PhoneNumber:
+    """Parse `raw` (national or international form) into a valid E.164 `PhoneNumber`.
+
+    Raises NumberError for hostile characters, unparseable input and invalid numbers.
+    """
+    text = raw.strip()
+    if not text:
+        raise NumberError("empty number")
+    if not _RAW_ALLOWED.fullmatch(text):
+        raise NumberError("number contains characters that are not allowed")
+    try:
+        parsed = phonenumbers.parse(text, default_region.upper())
+    except NumberParseException as exc:
+        raise NumberError(f"cannot parse number ({_parse_error_text(exc)})") from exc
+    # region_code_for_number is the expensive step for shared country codes (NANP): do it once
+    # and derive type, validity and zones from it instead of calling the public helpers that
+    # each recompute it.
+    region = region_code_for_number(parsed)
+    metadata = PhoneMetadata.metadata_for_region_or_calling_code(parsed.country_code, region)
+    if region is None or metadata is None:
+        raise NumberError("not a valid number")
+    nsn = phonenumbers.national_significant_number(parsed)
+    type_code = _number_type_helper(nsn, metadata)
+    if type_code == PhoneNumberType.UNKNOWN:
+        raise NumberError("not a valid number")
+    e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    if not _E164.fullmatch(e164):  # defence in depth: nothing but digits after the +
+        raise NumberError("not a valid number")
+    if is_number_type_geographical(type_code, parsed.country_code):
+        zones = tuple(timezone.time_zones_for_geographical_number(parsed))
+    else:
+        zones = tuple(timezone._country_level_time_zones_for_number(parsed))
+    if zones == (timezone.UNKNOWN_TIMEZONE,):
+        zones = ()
+    return PhoneNumber(e164=e164, region=region, number_type=_TYPE_NAMES[type_code], zones=zones)
+
+
+def _parse_error_text(exc: NumberParseException) -> str:
+    names = {
+        NumberParseException.INVALID_COUNTRY_CODE: "invalid country code",
+        NumberParseException.NOT_A_NUMBER: "not a number",
+        NumberParseException.TOO_SHORT_AFTER_IDD: "too short",
+        NumberParseException.TOO_SHORT_NSN: "too short",
+        NumberParseException.TOO_LONG: "too long",
+    }
+    return names.get(exc.error_type, "unparseable")
+
+
+def is_e164(value: str) -> bool:
+    """True if `value` is + followed by 7 to 15 digits, the only shape allowed near a dial string."""
+    return bool(_E164.fullmatch(value))
+
+
+def mask(number: str) -> str:
+    """Mask a number for logs and screens: keep the + and two leading and two trailing digits."""
+    plus = "+" if number.startswith("+") else ""
+    digits = number[len(plus):]
+    if len(digits) <= 4:
+        return plus + "*" * len(digits)
+    return plus + digits[:2] + "*" * (len(digits) - 4) + digits[-2:]
+
+
+def number_hash(e164: str, key: bytes) -> str:
+    """Keyed hash of a number (HMAC-SHA256, hex): lets audit rows be joined without the number."""
+    return hmac.new(key, e164.encode("ascii"), hashlib.sha256).hexdigest()
+
+
+class DialFormat(StrEnum):
+    """How a trunk wants the number in its dial string."""
+
+    E164 = "e164"  # +14155550123
+    E164_NO_PLUS = "e164_no_plus"  # 14155550123
+    NATIONAL = "national"  # 4155550123 (national significant number), with the trunk's prefix
+
+
+def dial_digits(e164: str, fmt: DialFormat, prefix: str = "") -> str:
+    """The number as the trunk wants it; raises ValueError unless the input is strict E.164."""
+    if not is_e164(e164):
+        raise ValueError("refusing to format a number that is not strict E.164")
+    if fmt is DialFormat.E164:
+        body = e164
+    elif fmt is DialFormat.E164_NO_PLUS:
+        body = e164[1:]
+    else:
+        parsed = phonenumbers.parse(e164, None)
+        body = phonenumbers.national_significant_number(parsed)
+    return prefix + body
