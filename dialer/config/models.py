@@ -1,0 +1,189 @@
+"""Config models. Every key here is documented in config/dialer.example.toml."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from dialer.compliance.policy import CompliancePolicy
+from dialer.numbers import DialFormat
+from dialer.outcome import Disposition
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_VAR_NAME = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NodeConfig(_Strict):
+    """Who this dialer is (one node per PBX host)."""
+
+    name: str = Field(default="dialer", pattern=_NAME.pattern)
+
+
+class DatabaseConfig(_Strict):
+    """Where the SQLite database lives."""
+
+    path: Path = Path("/var/lib/dialer/dialer.db")
+
+
+class LoggingConfig(_Strict):
+    """Log level and format."""
+
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+class AmiConfig(_Strict):
+    """How to reach Asterisk's manager interface. The secret never comes from this file."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=5038, ge=1, le=65535)
+    username: str = Field(default="dialer", min_length=1)
+    secret_file: Path | None = None
+    secret_env: str = "DIALER_AMI_SECRET"
+    secret: SecretStr | None = Field(default=None, exclude=True)
+    events: str = Field(default="on", pattern=r"[a-z,]+")
+    connect_timeout_s: float = Field(default=5.0, gt=0)
+    login_timeout_s: float = Field(default=5.0, gt=0)
+    action_timeout_s: float = Field(default=10.0, gt=0)
+    ping_interval_s: float = Field(default=5.0, gt=0)
+    ping_timeout_s: float = Field(default=5.0, gt=0)
+    reconnect_initial_s: float = Field(default=0.5, gt=0)
+    reconnect_max_s: float = Field(default=30.0, gt=0)
+
+
+class TrunkConfig(_Strict):
+    """A dial-string template, e.g. `PJSIP/{number}@carrier` or `Local/{number}@from-dialer`."""
+
+    channel: str
+    number_format: DialFormat = DialFormat.E164
+    prefix: str = Field(default="", pattern=r"[0-9]*")
+
+    @field_validator("channel")
+    @classmethod
+    def _one_number_placeholder(cls, value: str) -> str:
+        if value.count("{number}") != 1:
+            raise ValueError("must contain {number} exactly once")
+        rest = value.replace("{number}", "")
+        if not re.fullmatch(r"[A-Za-z0-9]+/[A-Za-z0-9_@./:+-]*", rest) or "{" in rest:
+            raise ValueError("must look like TECH/{number}@endpoint with no other placeholders")
+        return value
+
+
+class RetryRule(_Strict):
+    """Retry after `delay_s` while the lead has had fewer than `max_attempts` attempts."""
+
+    delay_s: float = Field(ge=0)
+    max_attempts: int = Field(ge=1)
+
+
+_DEFAULT_RETRY: dict[Disposition, RetryRule] = {
+    Disposition.BUSY: RetryRule(delay_s=300, max_attempts=5),
+    Disposition.NO_ANSWER: RetryRule(delay_s=1800, max_attempts=4),
+    Disposition.CONGESTION: RetryRule(delay_s=120, max_attempts=5),
+    Disposition.REJECTED: RetryRule(delay_s=3600, max_attempts=3),
+    Disposition.MACHINE: RetryRule(delay_s=3600, max_attempts=3),
+    Disposition.FAILED: RetryRule(delay_s=600, max_attempts=3),
+    Disposition.UNKNOWN: RetryRule(delay_s=600, max_attempts=3),
+    Disposition.ABANDONED: RetryRule(delay_s=72 * 3600, max_attempts=2),
+}
+
+
+class RetryConfig(_Strict):
+    """Per-disposition retry rules; a disposition not listed here ends the lead."""
+
+    rules: dict[Disposition, RetryRule] = Field(default_factory=lambda: dict(_DEFAULT_RETRY))
+
+
+class PacingConfig(_Strict):
+    """Limits on concurrent calls and on originations per second (token bucket)."""
+
+    max_concurrent_calls: int = Field(default=30, ge=1)
+    max_originations_per_s: float = Field(default=10.0, gt=0)
+    burst: int = Field(default=0, ge=0, description="token bucket size; 0 = one second's worth")
+
+
+class DialingConfig(_Strict):
+    """Global dialing limits and timings."""
+
+    pacing: PacingConfig = PacingConfig()
+    drain_timeout_s: float = Field(default=60.0, ge=0)
+    event_timeout_s: float = Field(default=30.0, gt=0)
+    poll_interval_s: float = Field(default=0.2, gt=0)
+    claim_batch: int = Field(default=200, ge=1)
+    channel_vars: tuple[str, ...] = ("DIALER_CALL_ID", "DIALER_CAMPAIGN")
+
+
+class CampaignConfig(_Strict):
+    """One campaign: where its calls go and how it is paced, retried and gated."""
+
+    trunk: str
+    caller_id: str
+    default_region: str = Field(default="US", pattern=r"[A-Z]{2}")
+    context: str = Field(default="dialer-outbound", pattern=r"[A-Za-z0-9_-]+")
+    exten: str = Field(default="s", pattern=r"[A-Za-z0-9_+*#-]+")
+    priority: int = Field(default=1, ge=1)
+    ring_timeout_s: float = Field(default=30.0, gt=0, le=600)
+    pacing: PacingConfig = PacingConfig(max_concurrent_calls=10, max_originations_per_s=5.0)
+    amd: bool = False
+    mode: Literal["message", "queue"] = "message"
+    variables: dict[str, str] = Field(default_factory=dict)
+    retry: RetryConfig | None = None
+    compliance: dict[str, object] = Field(default_factory=dict)
+    priority_weight: int = Field(default=0, description="higher-weight campaigns are served first")
+
+    @field_validator("variables")
+    @classmethod
+    def _safe_variables(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, text in value.items():
+            if not _VAR_NAME.fullmatch(name):
+                raise ValueError(f"variable name {name!r} must be upper-case letters, digits and _")
+            if any(ch in text for ch in "\r\n,") or not text.isprintable():
+                raise ValueError(f"variable {name} must be printable with no comma or line break")
+        return value
+
+
+class Config(_Strict):
+    """The whole dialer configuration."""
+
+    node: NodeConfig = NodeConfig()
+    database: DatabaseConfig = DatabaseConfig()
+    logging: LoggingConfig = LoggingConfig()
+    ami: AmiConfig = AmiConfig()
+    dialing: DialingConfig = DialingConfig()
+    retry: RetryConfig = RetryConfig()
+    compliance: CompliancePolicy = CompliancePolicy()
+    trunks: dict[str, TrunkConfig] = Field(default_factory=dict)
+    campaigns: dict[str, CampaignConfig] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> Config:
+        for name, campaign in self.campaigns.items():
+            if not _NAME.fullmatch(name):
+                raise ValueError(f"campaigns.{name}: name must be letters, digits, '.', '_' or '-'")
+            if campaign.trunk not in self.trunks:
+                known = ", ".join(sorted(self.trunks)) or "none"
+                raise ValueError(
+                    f"campaigns.{name}.trunk: unknown trunk {campaign.trunk!r} (defined: {known})"
+                )
+        return self
+
+    def retry_for(self, campaign: str) -> RetryConfig:
+        """The campaign's retry rules, or the global ones."""
+        own = self.campaigns[campaign].retry if campaign in self.campaigns else None
+        return own or self.retry
+
+    def compliance_for(self, campaign: str | None) -> CompliancePolicy:
+        """The global compliance policy with the campaign's overrides applied."""
+        if campaign is None or campaign not in self.campaigns:
+            return self.compliance
+        overrides = self.campaigns[campaign].compliance
+        if not overrides:
+            return self.compliance
+        return CompliancePolicy.model_validate({**self.compliance.model_dump(), **overrides})

@@ -1,0 +1,1 @@
+"""Lead lists: CSV reading, normalisation and import."""

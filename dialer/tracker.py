@@ -1,0 +1,445 @@
+"""The call tracker: one state machine per attempt, fed by AMI events in any order across channels.
+
+originating -> ringing -> answered -> ended, or originating -> ended. A call ends exactly once,
+when Asterisk has said how the dial went (OriginateResponse) and every channel of the call has
+hung up; or, if events went missing, when reconciliation against CoreShowChannels finds nothing
+left. Correlation, most reliable first: the Uniqueid we chose with ChannelId (`<call_id>` and
+`<call_id>-2`), the `ChanVariable: DIALER_CALL_ID=` header (manager.conf `channelvars`), the
+Linkedid of a channel the call created, and the ActionID of OriginateResponse (= call id).
+
+Pure code: no I/O; time comes from the injected clock; results go to `on_change`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from dialer.ami.frames import Message
+from dialer.clock import Clock
+from dialer.outcome import CallFacts, Disposition, classify
+
+CALL_ID_VAR = "DIALER_CALL_ID"
+_UP = "6"
+_RINGING = "5"
+
+
+class CallState(StrEnum):
+    """Where a call is."""
+
+    ORIGINATING = "originating"
+    RINGING = "ringing"
+    ANSWERED = "answered"
+    ENDED = "ended"
+
+
+@dataclass(slots=True)
+class Leg:
+    """One channel of a call."""
+
+    uniqueid: str
+    name: str = ""
+    cause: int | None = None
+    hung_up: bool = False
+
+    @property
+    def callee_side(self) -> bool:
+        """The `;2` half of a Local pair carries the callee's real cause (`;1` shows 0 for busy)."""
+        return self.name.endswith(";2")
+
+
+@dataclass(slots=True)
+class TrackedCall:
+    """Everything the tracker knows about one attempt while it is live."""
+
+    call_id: str
+    attempt_id: int
+    lead_id: int
+    campaign_id: str
+    number: str
+    originated_at: float
+    deadline: float
+    state: CallState = CallState.ORIGINATING
+    reason: int | None = None
+    response: str | None = None  # Success / Failure from OriginateResponse
+    legs: dict[str, Leg] = field(default_factory=dict)
+    ringing_at: float | None = None
+    answered_at: float | None = None
+    ended_at: float | None = None
+    amd_status: str | None = None
+    opted_out: bool = False
+    abandoned: bool = False
+    recording: str | None = None
+    detail: str = ""
+    restored: bool = False  # loaded from the database after a restart, not originated by this process
+    hangups_done_at: float | None = None
+    talk_unknown: bool = False  # the hangup was not observed (AMI down, restart): no talk time
+    uids: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True, slots=True)
+class CallChange:
+    """A state change of one call; `final` is set exactly once per call, on its last change."""
+
+    call: TrackedCall
+    state: CallState
+    at: float
+    disposition: Disposition | None = None
+    talk_s: float | None = None
+    cause: int | None = None
+
+    @property
+    def final(self) -> bool:
+        """True on the change that ends the call."""
+        return self.state is CallState.ENDED
+
+
+@dataclass(frozen=True, slots=True)
+class LiveChannel:
+    """A channel CoreShowChannels reported (used to reconcile after a reconnect or restart)."""
+
+    uniqueid: str
+    name: str
+    call_id: str | None
+    state: str
+
+
+class CallTracker:
+    """Tracks live calls; `on_event` takes AMI events, `on_change` receives every state change."""
+
+    # After every leg has hung up, how long to wait for a late OriginateResponse before deciding.
+    RESPONSE_GRACE_S = 2.0
+
+    def __init__(self, clock: Clock, on_change: Callable[[CallChange], None]) -> None:
+        self._clock = clock
+        self._on_change = on_change
+        self._calls: dict[str, TrackedCall] = {}
+        self._by_uid: dict[str, TrackedCall] = {}
+        self.on_optout: Callable[[TrackedCall], None] | None = None
+        self._handlers: dict[str, Callable[[TrackedCall, Message], None]] = {
+            "Newchannel": self._on_newchannel,
+            "Newstate": self._on_newstate,
+            "DialEnd": self._on_dialend,
+            "Hangup": self._on_hangup,
+            "UserEvent": self._on_userevent,
+            "MixMonitorStart": self._on_mixmonitor,
+        }
+
+    # -- registry ---------------------------------------------------------------------------
+
+    def track(self, call: TrackedCall) -> None:
+        """Start tracking a call whose attempt row is committed (before its Originate is sent)."""
+        self._calls[call.call_id] = call
+        self._bind(call.call_id, call)
+        self._bind(f"{call.call_id}-2", call)
+
+    def _bind(self, uid: str, call: TrackedCall) -> None:
+        self._by_uid[uid] = call
+        call.uids.add(uid)
+
+    def __len__(self) -> int:
+        return len(self._calls)
+
+    def __contains__(self, call_id: object) -> bool:
+        return call_id in self._calls
+
+    def get(self, call_id: str) -> TrackedCall | None:
+        """The live call with this id, if any."""
+        return self._calls.get(call_id)
+
+    def calls(self) -> list[TrackedCall]:
+        """Every live call."""
+        return list(self._calls.values())
+
+    def live_numbers(self) -> set[str]:
+        """Numbers with a live call (at most one each)."""
+        return {call.number for call in self._calls.values()}
+
+    def live_by_campaign(self) -> dict[str, int]:
+        """Live calls per campaign."""
+        counts: dict[str, int] = {}
+        for call in self._calls.values():
+            counts[call.campaign_id] = counts.get(call.campaign_id, 0) + 1
+        return counts
+
+    # -- events -------------------------------------------------------------------------------
+
+    @staticmethod
+    def wanted_events() -> frozenset[str]:
+        """The AMI events this tracker reads; the parser may skip the rest undecoded."""
+        return frozenset({"OriginateResponse", "Newchannel", "Newstate", "DialEnd", "Hangup",
+                          "UserEvent", "MixMonitorStart"})
+
+    def on_event(self, message: Message) -> None:
+        """Feed one AMI event (any order across channels; unknown calls are ignored)."""
+        name = message.get("Event")
+        if name == "OriginateResponse":
+            self._on_originate_response(message)
+            return
+        handler = self._handlers.get(name or "")
+        if handler is None:
+            return
+        call = self._find(message)
+        if call is not None:
+            handler(call, message)
+            self._maybe_end(call)
+
+    def _find(self, message: Message) -> TrackedCall | None:
+        uid = message.get("Uniqueid")
+        if uid is not None:
+            call = self._by_uid.get(uid)
+            if call is not None:
+                return call
+        call_id = message.chanvars.get(CALL_ID_VAR) or message.get("CallID")
+        call = self._calls.get(call_id) if call_id else None
+        if call is None:
+            linked = message.get("Linkedid")
+            call = self._by_uid.get(linked) if linked else None
+        if call is not None and uid is not None:
+            self._bind(uid, call)
+        return call
+
+    def _leg(self, call: TrackedCall, message: Message) -> Leg | None:
+        uid = message.get("Uniqueid")
+        if uid is None:
+            return None
+        leg = call.legs.get(uid)
+        if leg is None:
+            leg = call.legs[uid] = Leg(uid, message.get("Channel", ""))
+        elif not leg.name:
+            leg.name = message.get("Channel", "")
+        return leg
+
+    def _on_originate_response(self, message: Message) -> None:
+        call = self._calls.get(message.get("ActionID", ""))
+        if call is None:
+            return
+        call.response = message.get("Response")
+        try:
+            call.reason = int(message.get("Reason", ""))
+        except ValueError:
+            call.reason = 0
+        uid = message.get("Uniqueid")
+        if uid and uid != "<unknown>" and uid not in self._by_uid:
+            self._bind(uid, call)
+        if call.reason == 4:
+            self._answer(call)
+        self._maybe_end(call)
+
+    def _on_newchannel(self, call: TrackedCall, message: Message) -> None:
+        self._leg(call, message)
+
+    def _on_newstate(self, call: TrackedCall, message: Message) -> None:
+        self._leg(call, message)
+        state = message.get("ChannelState")
+        primary = message.get("Uniqueid") == call.call_id
+        if state == _UP and primary:
+            self._answer(call)
+        elif state == _RINGING and primary and call.state is CallState.ORIGINATING:
+            self._set_state(call, CallState.RINGING)
+
+    def _on_dialend(self, call: TrackedCall, message: Message) -> None:
+        if message.get("DialStatus") == "ANSWER":
+            self._answer(call)
+
+    def _on_hangup(self, call: TrackedCall, message: Message) -> None:
+        leg = self._leg(call, message)
+        if leg is None:
+            return
+        leg.hung_up = True
+        try:
+            leg.cause = int(message.get("Cause", ""))
+        except ValueError:
+            leg.cause = None
+
+    def _on_userevent(self, call: TrackedCall, message: Message) -> None:
+        kind = message.get("UserEvent")
+        if kind == "DialerAnswered":
+            call.recording = message.get("Recording") or call.recording
+            self._answer(call)
+        elif kind == "DialerAMD":
+            call.amd_status = message.get("Status")
+        elif kind == "DialerOptOut":
+            if not call.opted_out:
+                call.opted_out = True
+                if self.on_optout is not None:
+                    self.on_optout(call)
+        elif kind == "DialerAbandoned":
+            call.abandoned = True
+        elif kind == "DialerQueueResult":
+            call.abandoned = message.get("QueueStatus", "") not in ("", "CONNECTED", "CONTINUE")
+
+    def _on_mixmonitor(self, call: TrackedCall, message: Message) -> None:
+        self._answer(call)
+
+    # -- transitions ----------------------------------------------------------------------------
+
+    def _answer(self, call: TrackedCall) -> None:
+        if call.state is CallState.ANSWERED or call.state is CallState.ENDED:
+            return
+        call.answered_at = self._clock.now()
+        self._set_state(call, CallState.ANSWERED)
+
+    def _set_state(self, call: TrackedCall, state: CallState) -> None:
+        now = self._clock.now()
+        if state is CallState.RINGING:
+            call.ringing_at = now
+        call.state = state
+        self._on_change(CallChange(call, state, now))
+
+    def _maybe_end(self, call: TrackedCall) -> None:
+        if call.state is CallState.ENDED:
+            return
+        legs = call.legs.values()
+        all_down = all(leg.hung_up for leg in legs)
+        if call.response is not None:
+            if all_down:
+                self._end(call)
+            return
+        if legs and all_down and call.hangups_done_at is None:
+            call.hangups_done_at = self._clock.monotonic()
+
+    def _end(self, call: TrackedCall, *, disposition: Disposition | None = None, detail: str = "") -> None:
+        now = self._clock.now()
+        cause = self._callee_cause(call)
+        facts = CallFacts(
+            reason=call.reason,
+            callee_cause=cause,
+            answered=call.answered_at is not None,
+            amd_status=call.amd_status,
+            opted_out=call.opted_out,
+            abandoned=call.abandoned,
+        )
+        result = disposition or classify(facts)
+        talk_s = None
+        if call.answered_at is not None and not call.talk_unknown:
+            talk_s = round(now - call.answered_at, 3)
+        call.state = CallState.ENDED
+        call.ended_at = now
+        call.detail = detail or call.detail
+        self._forget(call)
+        self._on_change(CallChange(call, CallState.ENDED, now, result, talk_s, cause))
+
+    def _callee_cause(self, call: TrackedCall) -> int | None:
+        legs = list(call.legs.values())
+        for leg in legs:
+            if leg.callee_side and leg.cause is not None:
+                return leg.cause
+        primary = call.legs.get(call.call_id)
+        if primary is not None and primary.cause is not None:
+            return primary.cause
+        causes = [leg.cause for leg in legs if leg.cause is not None]
+        return max(causes) if causes else None
+
+    def _forget(self, call: TrackedCall) -> None:
+        self._calls.pop(call.call_id, None)
+        for uid in call.uids:
+            if self._by_uid.get(uid) is call:
+                del self._by_uid[uid]
+
+    # -- failures, timeouts, reconciliation -------------------------------------------------------
+
+    def originate_failed(self, call_id: str, message: str) -> None:
+        """Asterisk refused the Originate synchronously (`Response: Error`): the call ends failed."""
+        call = self._calls.get(call_id)
+        if call is not None:
+            self._end(call, disposition=Disposition.FAILED, detail=f"originate refused: {message}")
+
+    def tick(self) -> list[TrackedCall]:
+        """Settle calls waiting for a late OriginateResponse; return calls past their deadline."""
+        mono = self._clock.monotonic()
+        now = self._clock.now()
+        overdue = []
+        for call in list(self._calls.values()):
+            if call.hangups_done_at is not None and mono - call.hangups_done_at >= self.RESPONSE_GRACE_S:
+                self._end(call, detail="no OriginateResponse after the hangups")
+            elif now >= call.deadline:
+                overdue.append(call)
+        return overdue
+
+    def reconcile(
+        self,
+        channels: Iterable[LiveChannel],
+        *,
+        vanished: Disposition | None = None,
+        vanished_detail: str,
+        keep_unseen_until_deadline: bool = True,
+        extend_s: float = 60.0,
+    ) -> list[TrackedCall]:
+        """Compare live calls with what Asterisk reports; end those that are gone.
+
+        A call with a channel still up is kept (and learns its channels); a call with no channel
+        left ends with `vanished` (or what its events already tell). A call never seen on the PBX
+        is kept until its deadline if `keep_unseen_until_deadline` (its Originate may still be
+        queued). Returns the calls that were ended.
+        """
+        present: dict[str, list[LiveChannel]] = {}
+        for channel in channels:
+            call = self._by_uid.get(channel.uniqueid)
+            if call is None and channel.call_id:
+                call = self._calls.get(channel.call_id)
+            if call is not None:
+                present.setdefault(call.call_id, []).append(channel)
+        ended = []
+        now = self._clock.now()
+        for call in list(self._calls.values()):
+            seen = present.get(call.call_id)
+            if seen:
+                live_uids = {c.uniqueid for c in seen}
+                for channel in seen:
+                    self._bind(channel.uniqueid, call)
+                    call.legs.setdefault(channel.uniqueid, Leg(channel.uniqueid, channel.name))
+                    if channel.state == "Up" and channel.uniqueid == call.call_id:
+                        self._answer(call)
+                for leg in call.legs.values():
+                    if leg.uniqueid not in live_uids and not leg.hung_up:
+                        leg.hung_up = True
+                        call.talk_unknown = True
+                call.deadline = max(call.deadline, now + extend_s)
+                continue
+            never_seen = not call.legs and call.response is None
+            if never_seen and not call.restored and keep_unseen_until_deadline and now < call.deadline:
+                continue  # its Originate may still be queued in Asterisk
+            if any(not leg.hung_up for leg in call.legs.values()):
+                call.talk_unknown = True
+            for leg in call.legs.values():
+                leg.hung_up = True
+            knows_outcome = call.response is not None or any(
+                leg.cause is not None for leg in call.legs.values()
+            )
+            ended.append(call)
+            self._end(call, disposition=None if knows_outcome else vanished, detail=vanished_detail)
+        return ended
+
+
+def channels_from_list(events: Iterable[Message]) -> list[LiveChannel]:
+    """CoreShowChannel events -> LiveChannel records."""
+    out = []
+    for event in events:
+        if event.get("Event") != "CoreShowChannel":
+            continue
+        out.append(LiveChannel(
+            uniqueid=event.get("Uniqueid", ""),
+            name=event.get("Channel", ""),
+            call_id=event.chanvars.get(CALL_ID_VAR) or None,
+            state=event.get("ChannelStateDesc", ""),
+        ))
+    return out
+
+
+def restored_call(row: Mapping[str, object], deadline: float) -> TrackedCall:
+    """A live attempt read back from the database after a restart."""
+    state = CallState(str(row["state"]))
+    return TrackedCall(
+        call_id=str(row["call_id"]),
+        attempt_id=int(row["id"]),  # type: ignore[call-overload]
+        lead_id=int(row["lead_id"]),  # type: ignore[call-overload]
+        campaign_id=str(row["campaign_id"]),
+        number=str(row["number"]),
+        originated_at=float(row["created_at"]),  # type: ignore[arg-type]
+        deadline=deadline,
+        state=state,
+        answered_at=float(row["answered_at"]) if row["answered_at"] is not None else None,  # type: ignore[arg-type]
+        restored=True,
+    )
