@@ -133,8 +133,10 @@ async def write_import(db: Database, campaign_id: str, plan: ImportPlan, now: fl
 def _write(conn: sqlite3.Connection, campaign_id: str, leads: list[PreparedLead], now: float) -> ImportResult:
     # Runs on the database thread inside the caller's transaction: plain sqlite3, bulk statements.
     conn.execute(
+        # New leads bring a finished campaign back to active (a paused one stays paused).
         "INSERT INTO campaigns (id, state, created_at, updated_at) VALUES (?, 'active', ?, ?) "
-        "ON CONFLICT (id) DO NOTHING",
+        "ON CONFLICT (id) DO UPDATE SET state = CASE WHEN campaigns.state = 'finished' THEN 'active' "
+        "ELSE campaigns.state END, updated_at = excluded.updated_at",
         (campaign_id, now, now),
     )
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS import_numbers (number TEXT PRIMARY KEY, idx INTEGER)")

@@ -1,0 +1,61 @@
+"""`dialer demo`: run a sample campaign against the built-in simulator."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from dialer.cli.common import err, out
+from dialer.cli.reports import render_table
+from dialer.demo import CAMPAIGN, DemoResult, run_demo
+from dialer.logs import configure_logging
+from dialer.reports import campaign_report
+from dialer.store import Database
+
+
+def register(app: typer.Typer) -> None:
+    """Add the command to the app."""
+    app.command("demo")(demo)
+
+
+def demo(
+    workdir: Annotated[Path, typer.Option("--workdir", "-w", help="Folder for the database and logs.")] = Path(
+        "demo-run"),
+    leads: Annotated[int, typer.Option(help="How many leads to create.", min=1, max=100_000)] = 300,
+    seed: Annotated[int, typer.Option(help="Random seed (leads and callee behaviour).")] = 1,
+    time_scale: Annotated[float, typer.Option(help="Simulated call durations x this.", min=0.001)] = 0.05,
+) -> None:
+    """Run a demo campaign end to end on the built-in PBX simulator and print a summary."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    log_path = workdir / "dialer.log"
+    with log_path.open("a", encoding="utf-8") as log_stream:
+        configure_logging("info", "json", stream=log_stream)
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=err, transient=False) as progress:
+            task = progress.add_task("leads settled", total=leads)
+
+            def on_progress(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
+
+            result = asyncio.run(run_demo(workdir, leads=leads, seed=seed, time_scale=time_scale,
+                                          on_progress=on_progress))
+    _summary(result)
+
+
+def _summary(result: DemoResult) -> None:
+    async def load() -> dict[str, object]:
+        async with Database.open(result.database, create=False) as db:
+            return await campaign_report(db, CAMPAIGN)
+
+    data = asyncio.run(load())
+    out.print(render_table(data))
+    out.print(f"demo finished in {result.elapsed_s} s with {result.leads} leads")
+    out.print(f"  database:           {result.database}")
+    out.print(f"  log (JSON lines):   {result.log_path}")
+    out.print(f"  simulator log:      {result.sim_log}")
+    out.print(f"  config:             {result.config_path}")
+    out.print(f"next: dialer report --workdir {result.workdir} --format json")

@@ -1,0 +1,169 @@
+"""The daemon: owns the database, the AMI client and the engine, in that order, and handles signals.
+
+SIGTERM/SIGINT: stop originating, let live calls finish (up to the drain timeout), record
+everything, exit 0. SIGHUP: re-read the config; an invalid one is logged and the old one kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+import structlog
+
+from dialer.ami.client import AmiClient, AmiSettings
+from dialer.ami.errors import AmiLoginError
+from dialer.clock import Clock, SystemClock
+from dialer.compliance import Gate
+from dialer.config import Config, ConfigError, load_config
+from dialer.engine import Engine
+from dialer.logs import set_level
+from dialer.store import Database
+
+log = structlog.get_logger("dialer.daemon")
+
+
+def ami_settings(config: Config) -> AmiSettings:
+    """AmiSettings from the config (the secret must have been resolved)."""
+    ami = config.ami
+    if ami.secret is None:
+        raise ConfigError("<config>", ["ami: no secret resolved"])
+    return AmiSettings(
+        host=ami.host, port=ami.port, username=ami.username, secret=ami.secret.get_secret_value(),
+        events=ami.events, connect_timeout_s=ami.connect_timeout_s, login_timeout_s=ami.login_timeout_s,
+        action_timeout_s=ami.action_timeout_s, ping_interval_s=ami.ping_interval_s,
+        ping_timeout_s=ami.ping_timeout_s, reconnect_initial_s=ami.reconnect_initial_s,
+        reconnect_max_s=ami.reconnect_max_s,
+    )
+
+
+def build_gate(config: Config) -> Gate:
+    """The compliance gate for this config."""
+    return Gate()
+
+
+class Daemon:
+    """One running dialer. `await Daemon(config).run()` returns the process exit code."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        config_path: Path | None = None,
+        clock: Clock | None = None,
+        install_signals: bool = True,
+        on_engine: Callable[[Engine], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.config_path = config_path
+        self.clock = clock or SystemClock()
+        self.install_signals = install_signals
+        self.engine: Engine | None = None
+        self.ami: AmiClient | None = None
+        self._on_engine = on_engine
+        self._stop = asyncio.Event()
+
+    def stop(self) -> None:
+        """Begin a graceful stop (what SIGTERM does)."""
+        self._stop.set()
+        if self.engine is not None:
+            self.engine.drain()
+
+    def reload(self) -> bool:
+        """Re-read the config file (what SIGHUP does); keep the old config if the new one is bad."""
+        if self.config_path is None:
+            log.warning("reload_ignored", reason="no config file")
+            return False
+        try:
+            new = load_config(self.config_path)
+        except ConfigError as exc:
+            log.error("reload_rejected", problems=exc.problems, note="keeping the running config")
+            return False
+        unchangeable = [key for key in ("database", "node", "ami") if getattr(new, key) != getattr(self.config, key)]
+        if unchangeable:
+            log.warning("reload_partial", needs_restart=unchangeable)
+        self.config = new
+        set_level(new.logging.level)
+        if self.engine is not None:
+            self.engine.reload(new)
+        log.info("reloaded", campaigns=sorted(new.campaigns))
+        return True
+
+    async def run(self) -> int:
+        """Run until stopped; 0 on a clean stop, 1 if Asterisk refuses the login."""
+        loop = asyncio.get_running_loop()
+        if self.install_signals:
+            loop.add_signal_handler(signal.SIGTERM, self.stop)
+            loop.add_signal_handler(signal.SIGINT, self.stop)
+            loop.add_signal_handler(signal.SIGHUP, self.reload)
+        try:
+            return await self._run()
+        finally:
+            if self.install_signals:
+                for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                    loop.remove_signal_handler(sig)
+
+    async def _run(self) -> int:
+        config = self.config
+        async with Database.open(config.database.path) as db:
+            engine = Engine(config, db, build_gate(config), self.clock, await db.hash_key())
+            self.engine = engine
+            if self._on_engine is not None:
+                self._on_engine(engine)
+            await engine.restore()
+            client = AmiClient(
+                ami_settings(config),
+                on_event=engine.tracker.on_event,
+                on_connected=engine.on_ami_connected,
+                wanted_events=engine.wanted_events(),
+            )
+            self.ami = client
+            engine.ami = client
+            log.info("starting", node=config.node.name, database=str(config.database.path),
+                     ami=client.settings.address, campaigns=sorted(config.campaigns))
+            try:
+                await self._wait_first_login(client)
+            except AmiLoginError as exc:
+                log.error("ami_login_refused", error=str(exc))
+                await client.close()
+                return 1
+            if self._stop.is_set():
+                engine.drain()
+            run = asyncio.create_task(engine.run(), name="engine")
+            assert client.supervisor is not None
+            try:
+                await asyncio.wait({run, client.supervisor}, return_when=asyncio.FIRST_COMPLETED)
+                if client.supervisor.done() and not run.done():
+                    # The AMI loop only ends on a refused re-login: stop dialing, keep the records.
+                    with contextlib.suppress(AmiLoginError):
+                        client.supervisor.result()
+                    log.error("ami_login_refused_on_reconnect")
+                    engine.drain()
+                    await run
+                    return 1
+                await run
+            finally:
+                if not run.done():
+                    run.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await run
+                await engine.flush()
+                await client.close()
+            log.info("stopped", originated=engine.stats.originated, ended=engine.stats.ended,
+                     live_left=len(engine.tracker))
+        return 0
+
+    async def _wait_first_login(self, client: AmiClient) -> None:
+        start = asyncio.create_task(client.start())
+        stop = asyncio.create_task(self._stop.wait())
+        done, _ = await asyncio.wait({start, stop}, return_when=asyncio.FIRST_COMPLETED)
+        if start in done:
+            stop.cancel()
+            start.result()
+            return
+        start.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await start

@@ -1,0 +1,169 @@
+"""`dialer demo`: the whole pipeline on its embedded defaults, the simulator and a SQLite file.
+
+It starts the PBX simulator in-process on a free port, writes a demo config and a lead list into the
+working folder, imports the leads, runs the daemon until every lead is settled, and leaves the
+database, the JSON log and the simulator's origination log in that folder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import csv
+import random
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+from pydantic import SecretStr
+
+from dialer.clock import SystemClock
+from dialer.config import Config, parse_config
+from dialer.daemon import Daemon
+from dialer.engine import Engine
+from dialer.leads.importer import prepare_import, write_import
+from dialer.numbers import NumberError, normalise
+from dialer.sim import SimConfig, SimServer, SimUser
+from dialer.store import Database
+
+CAMPAIGN = "demo"
+# Area codes of several US time zones, so the calling window has something to do.
+AREA_CODES = ("212", "305", "312", "415", "503", "602", "713", "808", "907", "617")
+FIRST_NAMES = ("Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances", "Ken", "Radia", "Niklaus")
+LAST_NAMES = ("Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Allen", "Thompson", "Perlman", "Wirth")
+
+
+@dataclass(frozen=True, slots=True)
+class DemoResult:
+    """Where the demo left its files, and how long it ran."""
+
+    workdir: Path
+    config_path: Path
+    database: Path
+    log_path: Path
+    sim_log: Path
+    leads: int
+    elapsed_s: float
+
+
+def demo_config_data(workdir: Path, sim_port: int, *, time_scale: float) -> dict[str, Any]:
+    """The demo's config as TOML-shaped data (also written to dialer.toml for later commands)."""
+    return {
+        "node": {"name": "demo"},
+        "database": {"path": "dialer.db"},
+        "logging": {"level": "info", "format": "json"},
+        "ami": {"host": "127.0.0.1", "port": sim_port, "username": "dialer", "secret_env": "DIALER_DEMO_SECRET",
+                "ping_interval_s": 2.0, "ping_timeout_s": 2.0},
+        "dialing": {
+            "pacing": {"max_concurrent_calls": 60, "max_originations_per_s": 40},
+            "drain_timeout_s": 10, "event_timeout_s": 10, "poll_interval_s": 0.05,
+        },
+        "retry": {"rules": {
+            "busy": {"delay_s": 1.5, "max_attempts": 3},
+            "no_answer": {"delay_s": 1.5, "max_attempts": 3},
+            "congestion": {"delay_s": 1.0, "max_attempts": 3},
+            "rejected": {"delay_s": 2.0, "max_attempts": 2},
+            "machine": {"delay_s": 2.0, "max_attempts": 2},
+            "failed": {"delay_s": 1.0, "max_attempts": 2},
+            "unknown": {"delay_s": 1.0, "max_attempts": 2},
+        }},
+        "trunks": {"sim": {"channel": "Local/{number}@callees", "number_format": "e164_no_plus"}},
+        "campaigns": {CAMPAIGN: {
+            "trunk": "sim",
+            "caller_id": '"Demo Dialer" <+14155550100>',
+            "default_region": "US",
+            "context": "dialer",
+            "ring_timeout_s": max(1.0, 20.0 * time_scale),
+            "pacing": {"max_concurrent_calls": 50, "max_originations_per_s": 30},
+            "amd": True,
+        }},
+    }
+
+
+def write_leads(path: Path, count: int, seed: int) -> None:
+    """A lead list of valid US numbers; the last two digits pick the simulated callee's behaviour."""
+    rng = random.Random(seed)
+    seen: set[str] = set()
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["phone", "first_name", "last_name", "customer_id", "segment"])
+        while len(seen) < count:
+            raw = f"({rng.choice(AREA_CODES)}) {rng.randint(201, 989)}-{rng.randint(0, 9999):04d}"
+            try:
+                e164 = normalise(raw, "US").e164
+            except NumberError:
+                continue
+            if e164 in seen:
+                continue
+            seen.add(e164)
+            writer.writerow([raw, rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES), f"C{len(seen):05d}",
+                             rng.choice(("new", "returning", "vip"))])
+
+
+async def run_demo(
+    workdir: Path,
+    *,
+    leads: int = 300,
+    seed: int = 1,
+    time_scale: float = 0.05,
+    on_progress: Callable[[int, int], None] | None = None,
+    log_stream: Any = None,
+) -> DemoResult:
+    """Run the demo campaign to completion; returns where its files are."""
+    clock = SystemClock()
+    started = clock.monotonic()
+    workdir.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_hex(16)
+    sim_log = workdir / "sim-originations.jsonl"
+    sim_config = SimConfig(
+        host="127.0.0.1", port=0, users={"dialer": SimUser(secret=secret)},
+        spool_dir=workdir / "spool", time_scale=time_scale, seed=seed, log_path=sim_log,
+    )
+    async with SimServer(sim_config) as sim:
+        data = demo_config_data(workdir, sim.port, time_scale=time_scale)
+        config_path = workdir / "dialer.toml"
+        config_path.write_text(tomli_w.dumps(data), encoding="utf-8")
+        config = parse_config(data, source=str(config_path), require_secret=False, base_dir=workdir)
+        config = config.model_copy(update={"ami": config.ami.model_copy(update={"secret": SecretStr(secret)})})
+        leads_path = workdir / "leads.csv"
+        write_leads(leads_path, leads, seed)
+        plan = await asyncio.to_thread(prepare_import, leads_path, "US")
+        async with Database.open(config.database.path) as db:
+            await write_import(db, CAMPAIGN, plan, clock.now())
+        await _run_until_settled(config, config_path, len(plan.leads), on_progress)
+    return DemoResult(workdir, config_path, config.database.path, workdir / "dialer.log", sim_log,
+                      len(plan.leads), round(clock.monotonic() - started, 1))
+
+
+async def _run_until_settled(config: Config, config_path: Path, total: int,
+                             on_progress: Callable[[int, int], None] | None) -> None:
+    engines: list[Engine] = []
+    daemon = Daemon(config, config_path=config_path, install_signals=False, on_engine=engines.append)
+    runner = asyncio.create_task(daemon.run())
+    try:
+        while not runner.done():
+            await asyncio.sleep(0.25)
+            if not engines:
+                continue
+            engine = engines[0]
+            row = await engine.db.fetchone(
+                "SELECT SUM(CASE WHEN status IN ('pending', 'dialing') THEN 0 ELSE 1 END) AS done, "
+                "SUM(CASE WHEN status IN ('pending', 'dialing') THEN 1 ELSE 0 END) AS open FROM leads "
+                "WHERE campaign_id = ?", (CAMPAIGN,))
+            done = int(row["done"] or 0) if row else 0
+            if on_progress is not None:
+                on_progress(done, total)
+            if row is not None and not row["open"] and not len(engine.tracker):
+                daemon.stop()
+                break
+        code = await runner
+    finally:
+        if not runner.done():
+            daemon.stop()
+            with contextlib.suppress(Exception):
+                await runner
+    if code != 0:
+        raise RuntimeError(f"the demo daemon exited with {code}")

@@ -1,0 +1,399 @@
+"""The dialing engine: scheduler -> gate -> pacer -> originator, and tracker changes -> outcomes.
+
+One loop: flush call changes to the store, settle overdue calls, then for each active campaign
+claim due leads, run each through the gate, commit the audit rows and attempt rows (state
+originating) in one transaction, and only then send the Originates. Final outcomes go through the
+retry policy to the lead, in the same transaction as the attempt's final row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import structlog
+
+from dialer.ami.errors import AmiDisconnected, AmiError
+from dialer.ami.frames import Message
+from dialer.ami.originate import OriginateRequest, build_channel
+from dialer.clock import Clock, to_datetime
+from dialer.compliance import Decision, Gate, GateRequest
+from dialer.config.models import CampaignConfig, Config, PacingConfig
+from dialer.numbers import NumberType, PhoneNumber, mask, number_hash
+from dialer.outcome import Disposition
+from dialer.pacer import Pacer
+from dialer.retry import LeadStep, next_step
+from dialer.store import Database
+from dialer.store import calls as store
+from dialer.tracker import CallChange, CallTracker, TrackedCall, channels_from_list, restored_call
+
+log = structlog.get_logger("dialer.engine")
+
+
+class AmiPort(Protocol):
+    """What the engine needs of the AMI client."""
+
+    @property
+    def connected(self) -> bool:
+        """True while logged in."""
+        ...
+
+    def send_nowait(self, fields: Sequence[tuple[str, str]], action_id: str) -> asyncio.Future[Message]:
+        """Write an action once; the future resolves with its response."""
+        ...
+
+    async def list_action(
+        self, fields: Sequence[tuple[str, str]], *, timeout: float | None = None
+    ) -> tuple[Message, list[Message]]:
+        """Send a list action and collect its events."""
+        ...
+
+
+@dataclass(slots=True)
+class EngineStats:
+    """Counters since start (for status and tests)."""
+
+    originated: int = 0
+    ended: int = 0
+    blocked: int = 0
+    refused_live: int = 0
+    by_disposition: Counter[str] = field(default_factory=Counter)
+
+
+def new_call_id() -> str:
+    """A fresh call id: also the ActionID and the Uniqueid (ChannelId) of the call's channel."""
+    return "c" + secrets.token_hex(10)
+
+
+class Engine:
+    """Runs campaigns until asked to drain; see the module docstring for the order of things."""
+
+    def __init__(self, config: Config, db: Database, gate: Gate, clock: Clock, hash_key: bytes) -> None:
+        self.config = config
+        self.db = db
+        self.gate = gate
+        self.clock = clock
+        self._hash_key = hash_key
+        self.tracker = CallTracker(clock, self._on_change)
+        self.tracker.on_optout = self._on_optout
+        self.pacer = Pacer(config.dialing.pacing, self._campaign_pacing(config), clock.monotonic())
+        self.ami: AmiPort | None = None
+        self.stats = EngineStats()
+        self.optout_hooks: list[Callable[[TrackedCall], None]] = []
+        self.final_hooks: list[Callable[[CallChange], None]] = []
+        self._states: list[store.StateUpdate] = []
+        self._finals: list[store.FinalUpdate] = []
+        self._pending_changes: list[CallChange] = []
+        self._wake = asyncio.Event()
+        self._draining = False
+        self._campaign_states: dict[str, str] = {}
+        self._campaign_states_at = -1.0
+        self._idle_campaigns: set[str] = set()
+
+    @staticmethod
+    def _campaign_pacing(config: Config) -> dict[str, PacingConfig]:
+        return {name: c.pacing for name, c in config.campaigns.items()}
+
+    def wanted_events(self) -> frozenset[str]:
+        """AMI events worth decoding."""
+        return self.tracker.wanted_events() | {"Shutdown", "FullyBooted", "CoreShowChannel",
+                                              "CoreShowChannelsComplete"}
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def restore(self) -> int:
+        """Load this node's unfinished attempts (after a crash or restart) for reconciliation."""
+        async with self.db.write() as tx:
+            await store.ensure_campaigns(tx, self.config.campaigns, self.clock.now())
+            rows = await store.live_attempts(tx, self.config.node.name)
+        for row in rows:
+            campaign = self.config.campaigns.get(row["campaign_id"])
+            ring = campaign.ring_timeout_s if campaign else 60.0
+            deadline = float(row["created_at"]) + ring + self.config.dialing.event_timeout_s
+            self.tracker.track(restored_call(row, deadline))
+        if rows:
+            log.info("restored_live_attempts", count=len(rows))
+        return len(rows)
+
+    def reload(self, config: Config) -> None:
+        """Apply a reloaded config: pacing, campaigns, retry rules; live calls are untouched."""
+        self.config = config
+        self.pacer.reconfigure(config.dialing.pacing, self._campaign_pacing(config), self.clock.monotonic())
+        self._campaign_states_at = -1.0
+        self._wake.set()
+
+    def drain(self) -> None:
+        """Stop originating; `run` returns once live calls end or the drain timeout passes."""
+        if not self._draining:
+            self._draining = True
+            log.info("draining", live_calls=len(self.tracker), timeout_s=self.config.dialing.drain_timeout_s)
+        self._wake.set()
+
+    @property
+    def draining(self) -> bool:
+        """True once drain() was called."""
+        return self._draining
+
+    async def on_ami_connected(self) -> None:
+        """After every (re)login: compare our live calls with Asterisk's channels."""
+        await self.reconcile(reason="resync after AMI (re)connect")
+
+    async def reconcile(self, calls: Sequence[TrackedCall] | None = None, *, reason: str) -> None:
+        """Ask CoreShowChannels; calls with no channel left get a final outcome."""
+        if self.ami is None or not self.ami.connected or (calls is not None and not calls):
+            return
+        if not len(self.tracker):
+            return
+        response, events = await self.ami.list_action([("Action", "CoreShowChannels")])
+        if response.get("Response") != "Success":
+            log.warning("reconcile_failed", message=response.get("Message"))
+            return
+        ended = self.tracker.reconcile(
+            channels_from_list(events),
+            vanished=Disposition.UNKNOWN,
+            vanished_detail=f"no channel left at {reason}",
+        )
+        if ended:
+            log.info("reconciled", ended=len(ended), reason=reason)
+        await self.flush()
+
+    async def run(self) -> None:
+        """The engine loop; returns after drain() once calls have ended (or the drain timeout)."""
+        drain_deadline: float | None = None
+        while True:
+            await self.flush()
+            overdue = self.tracker.tick()
+            if overdue:
+                for call in overdue:
+                    call.deadline = self.clock.now() + self.config.dialing.event_timeout_s
+                with contextlib.suppress(AmiError):
+                    await self.reconcile(overdue, reason="missing events")
+            if self._draining:
+                if drain_deadline is None:
+                    drain_deadline = self.clock.monotonic() + self.config.dialing.drain_timeout_s
+                if not len(self.tracker) or self.clock.monotonic() >= drain_deadline:
+                    await self.flush()
+                    if len(self.tracker):
+                        log.warning("drain_timeout", live_calls=len(self.tracker),
+                                    note="they are reconciled at the next start")
+                    return
+            elif self.ami is not None and self.ami.connected:
+                await self.dispatch()
+            await self.flush()
+            await self._sleep()
+
+    async def _sleep(self) -> None:
+        if self._pending_changes:
+            return
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), self.config.dialing.poll_interval_s)
+
+    # -- dispatch ---------------------------------------------------------------------------------
+
+    async def _active_campaigns(self) -> list[str]:
+        mono = self.clock.monotonic()
+        if mono - self._campaign_states_at > 1.0:
+            async with self.db.read() as tx:
+                self._campaign_states = await store.campaign_states(tx)
+            self._campaign_states_at = mono
+            self._idle_campaigns.clear()
+        names = [n for n, s in self._campaign_states.items() if s == "active" and n in self.config.campaigns]
+        return sorted(names, key=lambda n: -self.config.campaigns[n].priority_weight)
+
+    async def dispatch(self) -> int:
+        """Originate as many due calls as the pacer allows; returns how many were sent."""
+        sent = 0
+        live = self.tracker.live_by_campaign()
+        live_total = len(self.tracker)
+        for name in await self._active_campaigns():
+            if name in self._idle_campaigns:
+                continue
+            slots = self.pacer.slots(name, live_total, live.get(name, 0), self.clock.monotonic())
+            if slots <= 0:
+                continue
+            count = await self._dispatch_campaign(name, self.config.campaigns[name],
+                                                  min(slots, self.config.dialing.claim_batch))
+            sent += count
+            live_total += count
+        return sent
+
+    async def _dispatch_campaign(self, name: str, campaign: CampaignConfig, limit: int) -> int:
+        now = self.clock.now()
+        when = to_datetime(now)
+        policy = self.config.compliance_for(name)
+        allowed: list[tuple[store.NewAttempt, store.DueLead, Decision]] = []
+        blocked: list[store.BlockedLead] = []
+        async with self.db.write() as tx:
+            due = await store.claim_due(tx, name, now, limit)
+            if not due:
+                self._idle_campaigns.add(name)
+                return 0
+            histories = await store.number_histories(tx, [lead.number for lead in due], now)
+            for lead in due:
+                number = PhoneNumber(lead.number, lead.region, NumberType(lead.number_type), lead.zones)
+                decision = self.gate.check(GateRequest(
+                    number=lead.number,
+                    default_region=campaign.default_region,
+                    policy=policy,
+                    campaign=name,
+                    caller_id=campaign.caller_id,
+                    history=histories[lead.number],
+                    normalised=number,
+                ), when)
+                record = store.GateRecord(
+                    lead.lead_id, name, number_hash(lead.number, self._hash_key), mask(lead.number),
+                    decision.verdict.value, decision.rule, decision.detail,
+                )
+                if decision.allowed:
+                    attempt = store.NewAttempt(record, new_call_id(), lead.number, self.config.node.name)
+                    allowed.append((attempt, lead, decision))
+                else:
+                    blocked.append(store.BlockedLead(record, decision.retry_at))
+                    log.info("gate_blocked", campaign=name, lead=lead.lead_id, number=mask(lead.number),
+                             rule=decision.rule, detail=decision.detail)
+            result = await store.record_decisions(tx, [a for a, _, _ in allowed], blocked, now)
+        # Committed: every call below has its allow decision and its attempt row on disk.
+        self.stats.blocked += len(blocked)
+        self.stats.refused_live += len(result.refused)
+        sent = 0
+        for attempt, lead, _decision in allowed:
+            attempt_id = result.attempt_ids.get(attempt.call_id)
+            if attempt_id is None:
+                continue
+            self._originate(name, campaign, attempt, lead, attempt_id, now)
+            sent += 1
+        self.pacer.consume(name, sent, self.clock.monotonic())
+        self.stats.originated += sent
+        return sent
+
+    def _originate(self, name: str, campaign: CampaignConfig, attempt: store.NewAttempt, lead: store.DueLead,
+                   attempt_id: int, now: float) -> None:
+        call_id = attempt.call_id
+        trunk = self.config.trunks[campaign.trunk]
+        ring_s = campaign.ring_timeout_s
+        call = TrackedCall(
+            call_id=call_id, attempt_id=attempt_id, lead_id=lead.lead_id, campaign_id=name, number=lead.number,
+            originated_at=now, deadline=now + ring_s + self.config.dialing.event_timeout_s,
+        )
+        self.tracker.track(call)
+        variables = {"DIALER_CALL_ID": call_id, "DIALER_CAMPAIGN": name}
+        if campaign.amd:
+            variables["DIALER_AMD"] = "1"
+        if campaign.mode == "queue":
+            variables["DIALER_MODE"] = "queue"
+        variables.update(campaign.variables)
+        try:
+            request = OriginateRequest(
+                call_id=call_id,
+                channel=build_channel(trunk.channel, lead.number, trunk.number_format, trunk.prefix),
+                context=campaign.context,
+                exten=campaign.exten,
+                priority=campaign.priority,
+                timeout_ms=int(ring_s * 1000),
+                caller_id=campaign.caller_id,
+                variables=variables,
+            )
+            fields = request.fields()
+        except ValueError as exc:
+            self.tracker.originate_failed(call_id, f"not sent: {exc}")
+            return
+        log.info("originating", call_id=call_id, campaign=name, lead=lead.lead_id, number=mask(lead.number),
+                 attempt=lead.attempts + 1)
+        assert self.ami is not None
+        try:
+            future = self.ami.send_nowait(fields, call_id)
+        except AmiDisconnected:
+            self.tracker.originate_failed(call_id, "not sent: AMI disconnected")
+            return
+        future.add_done_callback(lambda f, cid=call_id: self._originate_answered(cid, f))
+
+    def _originate_answered(self, call_id: str, future: asyncio.Future[Message]) -> None:
+        if future.cancelled():
+            return
+        exc = future.exception()
+        if exc is not None:
+            # Lost with the connection: Asterisk may or may not have it. Never re-sent; the
+            # reconciliation after the reconnect (or the call's deadline) decides.
+            log.warning("originate_unconfirmed", call_id=call_id, error=str(exc))
+            return
+        response = future.result()
+        if response.get("Response") != "Success":
+            self.tracker.originate_failed(call_id, response.get("Message", "error"))
+
+    # -- changes -> store -------------------------------------------------------------------------
+
+    def _on_change(self, change: CallChange) -> None:
+        self._pending_changes.append(change)
+        self._wake.set()
+
+    def _on_optout(self, call: TrackedCall) -> None:
+        log.info("opt_out", call_id=call.call_id, campaign=call.campaign_id, number=mask(call.number))
+        for hook in self.optout_hooks:
+            hook(call)
+
+    async def flush(self) -> None:
+        """Write pending call changes (one transaction), then log them."""
+        if not self._pending_changes:
+            return
+        changes, self._pending_changes = self._pending_changes, []
+        states: list[store.StateUpdate] = []
+        finals: list[store.FinalUpdate] = []
+        for change in changes:
+            call = change.call
+            if change.final:
+                assert change.disposition is not None
+                primary = call.legs.get(call.call_id)
+                finals.append(store.FinalUpdate(
+                    call_id=call.call_id, lead_id=call.lead_id, disposition=self._final_disposition(change),
+                    reason=call.reason, cause=change.cause, ended_at=change.at, answered_at=call.answered_at,
+                    talk_s=change.talk_s, detail=call.detail, channel=primary.name if primary else None,
+                    uniqueid=primary.uniqueid if primary else None,
+                ))
+            else:
+                states.append(store.StateUpdate(call.call_id, change.state.value, call.answered_at))
+        now = self.clock.now()
+        try:
+            async with self.db.write() as tx:
+                written = set(await store.apply_changes(tx, states, finals, self._decide, now))
+        except BaseException:
+            self._pending_changes[:0] = changes  # keep them for the next flush
+            raise
+        for change in changes:
+            self._log_change(change, written)
+
+    def _final_disposition(self, change: CallChange) -> Disposition:
+        assert change.disposition is not None
+        if change.call.restored and change.disposition is Disposition.UNKNOWN:
+            return Disposition.UNKNOWN_AFTER_RESTART
+        return change.disposition
+
+    def _decide(self, campaign: str, disposition: Disposition, attempts: int) -> LeadStep:
+        return next_step(disposition, attempts, self.config.retry_for(campaign), self.clock.now())
+
+    def _log_change(self, change: CallChange, written: set[str]) -> None:
+        call = change.call
+        if change.final:
+            if call.call_id not in written:
+                return
+            disposition = self._final_disposition(change)
+            self.stats.ended += 1
+            self.stats.by_disposition[disposition.value] += 1
+            ring_s = None
+            if call.answered_at is not None:
+                ring_s = round(call.answered_at - call.originated_at, 3)
+            log.info("call_ended", call_id=call.call_id, campaign=call.campaign_id, number=mask(call.number),
+                     disposition=disposition.value, reason=call.reason, cause=change.cause, ring_s=ring_s,
+                     talk_s=change.talk_s, duration_s=round(change.at - call.originated_at, 3),
+                     detail=call.detail or None)
+            for hook in self.final_hooks:
+                hook(change)
+            self._wake.set()
+        else:
+            log.info(f"call_{change.state.value}", call_id=call.call_id, campaign=call.campaign_id,
+                     number=mask(call.number), after_s=round(change.at - call.originated_at, 3))
