@@ -108,7 +108,8 @@ class LiveChannel:
 class CallTracker:
     """Tracks live calls; `on_event` takes AMI events, `on_change` receives every state change."""
 
-    # After every leg has hung up, how long to wait for a late OriginateResponse before deciding.
+    # After every leg has hung up, how long to wait for a late OriginateResponse (or, after a failed
+    # OriginateResponse, for channel events) before deciding.
     RESPONSE_GRACE_S = 2.0
 
     def __init__(self, clock: Clock, on_change: Callable[[CallChange], None]) -> None:
@@ -120,7 +121,6 @@ class CallTracker:
         self._handlers: dict[str, Callable[[TrackedCall, Message], None]] = {
             "Newchannel": self._on_newchannel,
             "Newstate": self._on_newstate,
-            "DialEnd": self._on_dialend,
             "Hangup": self._on_hangup,
             "UserEvent": self._on_userevent,
             "MixMonitorStart": self._on_mixmonitor,
@@ -168,8 +168,7 @@ class CallTracker:
     @staticmethod
     def wanted_events() -> frozenset[str]:
         """The AMI events this tracker reads; the parser may skip the rest undecoded."""
-        return frozenset({"OriginateResponse", "Newchannel", "Newstate", "DialEnd", "Hangup",
-                          "UserEvent", "MixMonitorStart"})
+        return frozenset({"OriginateResponse", "Newchannel", "Newstate", "Hangup", "UserEvent", "MixMonitorStart"})
 
     def on_event(self, message: Message) -> None:
         """Feed one AMI event (any order across channels; unknown calls are ignored)."""
@@ -221,8 +220,11 @@ class CallTracker:
         except ValueError:
             call.reason = 0
         uid = message.get("Uniqueid")
-        if uid and uid != "<unknown>" and uid not in self._by_uid:
-            self._bind(uid, call)
+        if uid and uid != "<unknown>":
+            # A successful response names the originated channel: wait for its Hangup too.
+            if uid not in self._by_uid:
+                self._bind(uid, call)
+            self._leg(call, message)
         if call.reason == 4:
             self._answer(call)
         self._maybe_end(call)
@@ -231,17 +233,14 @@ class CallTracker:
         self._leg(call, message)
 
     def _on_newstate(self, call: TrackedCall, message: Message) -> None:
+        # Any leg of the call: with a Local pair `;2` Up is the callee answering and `;1` Up follows;
+        # with a trunk there is one channel. Either way Up means someone picked up.
         self._leg(call, message)
         state = message.get("ChannelState")
-        primary = message.get("Uniqueid") == call.call_id
-        if state == _UP and primary:
+        if state == _UP:
             self._answer(call)
-        elif state == _RINGING and primary and call.state is CallState.ORIGINATING:
+        elif state == _RINGING and call.state is CallState.ORIGINATING:
             self._set_state(call, CallState.RINGING)
-
-    def _on_dialend(self, call: TrackedCall, message: Message) -> None:
-        if message.get("DialStatus") == "ANSWER":
-            self._answer(call)
 
     def _on_hangup(self, call: TrackedCall, message: Message) -> None:
         leg = self._leg(call, message)
@@ -292,12 +291,16 @@ class CallTracker:
         if call.state is CallState.ENDED:
             return
         legs = call.legs.values()
-        all_down = all(leg.hung_up for leg in legs)
         if call.response is not None:
-            if all_down:
+            if not legs and call.reason == 0:
+                # A failure with no channel seen: either none was created (unknown technology) or its
+                # events are still on their way; give them the grace period before deciding.
+                if call.hangups_done_at is None:
+                    call.hangups_done_at = self._clock.monotonic()
+            elif all(leg.hung_up for leg in legs):
                 self._end(call)
             return
-        if legs and all_down and call.hangups_done_at is None:
+        if legs and all(leg.hung_up for leg in legs) and call.hangups_done_at is None:
             call.hangups_done_at = self._clock.monotonic()
 
     def _end(self, call: TrackedCall, *, disposition: Disposition | None = None, detail: str = "") -> None:
@@ -353,7 +356,7 @@ class CallTracker:
         overdue = []
         for call in list(self._calls.values()):
             if call.hangups_done_at is not None and mono - call.hangups_done_at >= self.RESPONSE_GRACE_S:
-                self._end(call, detail="no OriginateResponse after the hangups")
+                self._end(call, detail="" if call.response else "no OriginateResponse after the hangups")
             elif now >= call.deadline:
                 overdue.append(call)
         return overdue
