@@ -77,7 +77,8 @@ def test_answered_call_passes_through_ringing_and_answered_and_has_talk_time():
     finals, changes = run(events_of("03-originate-answered.txt"), ["abc123"])
     states = [c.state for c in changes]
     assert states == [CallState.RINGING, CallState.ANSWERED, CallState.ENDED]
-    assert finals["abc123"].talk_s is not None and finals["abc123"].talk_s > 0
+    assert finals["abc123"].talk_s is not None
+    assert finals["abc123"].talk_s > 0
 
 
 def test_twenty_interleaved_calls_each_end_once_with_their_outcome():
@@ -115,7 +116,7 @@ def test_order_across_channels_does_not_change_outcomes(rnd):
 
 
 def test_events_of_unknown_calls_are_ignored():
-    finals, changes = run(events_of("03-originate-answered.txt"), ["someone-else"])
+    _finals, changes = run(events_of("03-originate-answered.txt"), ["someone-else"])
     assert changes == []
 
 

@@ -1,0 +1,116 @@
+"""Lead import: header mapping, normalisation, duplicates merged, bad rows reported by line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from dialer.leads.csv_source import CsvFormatError
+from dialer.leads.importer import prepare_import, write_import
+from dialer.store import Database
+
+
+def csv_file(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "leads.csv"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+GOOD = """Phone,First Name,Last Name,Customer ID,priority
+(415) 555-2671,Ada,Lovelace,C1,2
++1 212 555 0199,Alan,Turing,C2,
+415-555-2671,,,C1b,5
+"""
+
+
+def test_columns_are_mapped_by_header_and_duplicates_merged(tmp_path):
+    plan = prepare_import(csv_file(tmp_path, GOOD), "US")
+    assert plan.rows == 3
+    assert plan.merged == 1
+    assert not plan.bad
+    ada = plan.leads["+14155552671"]
+    assert ada.name == "Ada Lovelace"
+    assert ada.attributes == {"customer_id": "C1b"}
+    assert ada.priority == 5
+    assert plan.leads["+12125550199"].number.zones == ("America/New_York",)
+
+
+def test_each_bad_row_is_reported_with_its_line_and_reason(tmp_path):
+    text = (
+        'number,name,note\n'
+        '4155552671,Ok,"multi\nline note"\n'
+        '911,Emergency,\n'
+        ',Nobody,\n'
+        '4155552672,Too,many,fields\n'
+        '4155552673&Local/1@x,Evil,\n'
+        '2125550199,Fine,\n'
+    )
+    plan = prepare_import(csv_file(tmp_path, text), "US")
+    assert [str(b) for b in plan.bad] == [
+        "line 4: number: not a valid number",
+        "line 5: number: empty",
+        "line 6: row: expected 3 fields, found 4",
+        "line 7: number: number contains characters that are not allowed",
+    ]
+    assert set(plan.leads) == {"+14155552671", "+12125550199"}
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("", "the file is empty"),
+    ("name,email\nAda,a@example.org\n", "line 1: header: no number column"),
+    ("phone,phone\n1,2\n", "line 1: header: column names repeat: phone"),
+])
+def test_a_file_that_cannot_be_read_is_refused_whole(tmp_path, text, message):
+    with pytest.raises(CsvFormatError, match=message):
+        prepare_import(csv_file(tmp_path, text), "US")
+
+
+def test_invalid_utf8_is_refused_with_its_line(tmp_path):
+    path = tmp_path / "leads.csv"
+    path.write_bytes(b"phone\n4155552671\n\xff\xfe\n")
+    with pytest.raises(CsvFormatError, match="not UTF-8"):
+        prepare_import(path, "US")
+
+
+async def test_import_writes_contacts_numbers_and_leads_in_one_transaction(tmp_path):
+    plan = prepare_import(csv_file(tmp_path, GOOD), "US")
+    async with Database.open(tmp_path / "d.db") as db:
+        first = await write_import(db, "spring", plan, 1000.0)
+        again = await write_import(db, "spring", plan, 2000.0)
+        other = await write_import(db, "autumn", plan, 3000.0)
+        contacts = await db.fetchall("SELECT name, attributes FROM contacts ORDER BY id")
+        leads = await db.fetchall("SELECT campaign_id, number, priority FROM leads ORDER BY campaign_id, number")
+    assert (first.new_leads, first.new_contacts) == (2, 2)
+    assert (again.new_leads, again.existing_leads, again.new_contacts) == (0, 2, 0)
+    assert (other.new_leads, other.new_contacts, other.updated_contacts) == (2, 0, 2)
+    assert [c["name"] for c in contacts] == ["Ada Lovelace", "Alan Turing"]
+    assert json.loads(contacts[0]["attributes"]) == {"customer_id": "C1b"}
+    assert len(leads) == 4
+
+
+async def test_a_failed_write_leaves_nothing_behind(tmp_path):
+    plan = prepare_import(csv_file(tmp_path, GOOD), "US")
+    plan.leads["+14155552671"].number = None  # type: ignore[assignment]  # breaks the write midway
+    async with Database.open(tmp_path / "d.db") as db:
+        with pytest.raises(AttributeError):
+            await write_import(db, "spring", plan, 1000.0)
+        counts = [(await db.fetchone(f"SELECT COUNT(*) FROM {t}"))[0] for t in ("contacts", "leads", "campaigns")]
+    assert counts == [0, 0, 0]
+
+
+def test_large_files_normalise_in_parallel_with_the_same_result(tmp_path):
+    lines = ["phone"] + [f"(415) 555-{i:04d}" for i in range(3000)] + ["bad"] * 3
+    path = csv_file(tmp_path, "\n".join(lines) + "\n")
+    import dialer.leads.importer as importer
+
+    serial = prepare_import(path, "US", workers=1)
+    old = importer.PARALLEL_THRESHOLD
+    importer.PARALLEL_THRESHOLD = 100
+    try:
+        parallel = prepare_import(path, "US", workers=2)
+    finally:
+        importer.PARALLEL_THRESHOLD = old
+    assert set(serial.leads) == set(parallel.leads)
+    assert [str(b) for b in serial.bad] == [str(b) for b in parallel.bad]

@@ -1,0 +1,87 @@
+"""Number normalisation, masking and trunk formats."""
+
+from __future__ import annotations
+
+import phonenumbers
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from phonenumbers import timezone
+
+from dialer.numbers import DialFormat, NumberError, dial_digits, is_e164, mask, normalise
+
+HOSTILE = "&/,@;:\t\n\r\x00\x1b|'\"`$!#*{}[]<>\\٣"
+
+
+@pytest.mark.parametrize(("raw", "region", "e164"), [
+    ("(415) 555-2671", "US", "+14155552671"),
+    ("+1 415 555 2671", "GB", "+14155552671"),
+    ("020 7946 0958", "GB", "+442079460958"),
+    ("030 123456", "DE", "+4930123456"),
+    ("01 42 68 53 00", "FR", "+33142685300"),
+    ("(02) 9374 4000", "AU", "+61293744000"),
+    ("98765 43210", "IN", "+919876543210"),
+    ("(11) 91234-5678", "BR", "+5511912345678"),
+    ("010 1234 5678", "CN", "+861012345678"),
+])
+def test_national_and_international_forms_normalise_to_e164(raw, region, e164):
+    assert normalise(raw, region).e164 == e164
+
+
+@pytest.mark.parametrize("raw", ["911", "112", "", "   ", "12", "4155552671&Local/1@x", "+1 415 555 2671;x"])
+def test_unusable_numbers_are_refused(raw):
+    with pytest.raises(NumberError):
+        normalise(raw, "US")
+
+
+@settings(max_examples=400)
+@given(st.sampled_from(["US", "CA", "GB", "DE", "FR", "IN", "CN", "BR", "AU"]), st.integers(10**6, 10**12 - 1))
+def test_fast_path_agrees_with_phonenumbers_public_api(region, digits):
+    """Our one-pass region/type lookup must decide exactly as phonenumbers does."""
+    raw = str(digits)
+    try:
+        parsed = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException:
+        with pytest.raises(NumberError):
+            normalise(raw, region)
+        return
+    valid = phonenumbers.is_valid_number(parsed)
+    try:
+        number = normalise(raw, region)
+    except NumberError:
+        assert not valid
+        return
+    assert valid
+    assert number.e164 == phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    assert number.region == phonenumbers.region_code_for_number(parsed)
+    zones = tuple(z for z in timezone.time_zones_for_number(parsed) if z != timezone.UNKNOWN_TIMEZONE)
+    assert number.zones == zones
+
+
+@given(st.text(alphabet="0123456789 +()-." + HOSTILE, min_size=1, max_size=30))
+def test_whatever_comes_in_only_digits_come_out(raw):
+    try:
+        number = normalise(raw, "US")
+    except NumberError:
+        return
+    assert is_e164(number.e164)
+    assert not any(ch in raw for ch in HOSTILE)
+
+
+def test_mask_keeps_only_the_ends():
+    assert mask("+14155552671") == "+14*******71"
+    assert "5552" not in mask("+14155552671")
+
+
+@pytest.mark.parametrize(("fmt", "prefix", "digits"), [
+    (DialFormat.E164, "", "+14155552671"),
+    (DialFormat.E164_NO_PLUS, "", "14155552671"),
+    (DialFormat.NATIONAL, "9", "94155552671"),
+])
+def test_trunk_formats(fmt, prefix, digits):
+    assert dial_digits("+14155552671", fmt, prefix) == digits
+
+
+def test_trunk_format_refuses_anything_but_e164():
+    with pytest.raises(ValueError, match=r"E\.164"):
+        dial_digits("+1415555&2671", DialFormat.E164)
