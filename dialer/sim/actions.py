@@ -25,7 +25,10 @@ if TYPE_CHECKING:
 Handler = Callable[["AmiSession", Action], None]
 
 _SYSTEM, _CALL, _REPORTING, _ORIGINATE = (
-    CLASS_BITS["system"], CLASS_BITS["call"], CLASS_BITS["reporting"], CLASS_BITS["originate"]
+    CLASS_BITS["system"],
+    CLASS_BITS["call"],
+    CLASS_BITS["reporting"],
+    CLASS_BITS["originate"],
 )
 _TRUE = {"yes", "true", "y", "t", "1", "on"}
 _INT = re.compile(r"\s*([+-]?\d+)")

@@ -223,7 +223,7 @@ def _dist(value: Any, where: str) -> Dist:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return Dist("fixed", value=float(value))
     if not isinstance(value, dict):
-        raise ProfileError(f"{where} must be a number or a table like {{dist = \"uniform\", ...}}")
+        raise ProfileError(f'{where} must be a number or a table like {{dist = "uniform", ...}}')
     unknown = set(value) - {"dist", "value", "low", "high", "mean", "max"}
     if unknown:
         raise ProfileError(f"{where} has unknown keys {sorted(unknown)}")
@@ -267,7 +267,11 @@ def profile_from_dict(data: dict[str, Any]) -> Profile:
         raw = data["random"]
         where = "random"
         extra = set(raw) - {
-            "weights", "ring_s", "talk_s", "recording_omit_fraction", "recording_truncate_fraction"
+            "weights",
+            "ring_s",
+            "talk_s",
+            "recording_omit_fraction",
+            "recording_truncate_fraction",
         }
         if extra:
             raise ProfileError(f"random has unknown keys {sorted(extra)}")

@@ -47,11 +47,11 @@ CALLEE_NOOP: dict[Outcome, str] = {
     Outcome.OPTOUT: "human, opts out with DTMF 9",
     Outcome.LONG: "long call",
 }
-TALK_APP: dict[Outcome, tuple[str, str]] = {
-    Outcome.ANSWERED: ("Playback", f"{SOUNDS}/callee-long"),
-    Outcome.LONG: ("Playback", f"{SOUNDS}/callee-long"),
-    Outcome.MACHINE: ("Playback", f"{SOUNDS}/machine-greeting"),
-    Outcome.OPTOUT: ("Playback", f"{SOUNDS}/callee-hello"),
+TALK_APPS: dict[Outcome, tuple[tuple[str, str], ...]] = {
+    Outcome.ANSWERED: (("Playback", f"{SOUNDS}/callee-long"),),
+    Outcome.LONG: (("Playback", f"{SOUNDS}/callee-long"),),
+    Outcome.MACHINE: (("Playback", f"{SOUNDS}/machine-greeting"),),
+    Outcome.OPTOUT: (("Wait", "0.5"), ("Playback", f"{SOUNDS}/callee-hello")),
 }
 # OriginateResponse Reason for a hangup before answer, by the callee's cause (main/pbx.c).
 PRE_ANSWER_REASON = {17: 5, 34: 8, 19: 3}
@@ -300,8 +300,17 @@ class Call:
             self._result = False  # no OriginateResponse for a synchronous Originate (file 23)
             return
         num, name = self._cid()
-        args = (self.req.action_id, False, self.req.channel, self.req.context, self.req.exten, reason,
-                "<unknown>", num, name)
+        args = (
+            self.req.action_id,
+            False,
+            self.req.channel,
+            self.req.context,
+            self.req.exten,
+            reason,
+            "<unknown>",
+            num,
+            name,
+        )
         if lo is None:
             b.add(ev.originate_response, *args)
         else:
@@ -315,8 +324,20 @@ class Call:
             self._result = True
             return
         chanvars = tuple((n, one.vars.get(n, "")) for n in one.chanvars)
-        b.float(lo, ev.originate_response, self.req.action_id, True, one.name, self.req.context,
-                self.req.exten, 4, one.uniqueid, one.cid_num, one.cid_name, chanvars)
+        b.float(
+            lo,
+            ev.originate_response,
+            self.req.action_id,
+            True,
+            one.name,
+            self.req.context,
+            self.req.exten,
+            4,
+            one.uniqueid,
+            one.cid_num,
+            one.cid_name,
+            chanvars,
+        )
 
     def _cdr(self, b: ev.Batch, lo: int, ch: Channel, disposition: str) -> None:
         if b.mask & ev.CDR:
@@ -455,8 +476,8 @@ class Call:
         if two is not None:
             if late_up:
                 b.add(ev.newstate, two)
-            app, data = TALK_APP.get(plan.outcome, ("Wait", _secs(plan.talk_s)))
-            self._two_app(b, app, data)
+            for app, data in TALK_APPS.get(plan.outcome, (("Wait", _secs(plan.talk_s)),)):
+                self._two_app(b, app, data)
         b.add(ev.device_state, self.device, "INUSE")
         self._originate_ok(b, lo)
         self.deliver(b)

@@ -159,9 +159,7 @@ def newexten(ch: Channel) -> str:
 def varset(ch: Channel, name: str, value: str, block: str | None = None) -> str:
     """VarSet; `block` lets a Local ;2 show the values it had before the copy (file 03)."""
     head = ch.block if block is None else block
-    return (
-        f"Event: VarSet\r\nPrivilege: dialplan,all\r\n{head}Variable: {name}\r\nValue: {value}\r\n\r\n"
-    )
+    return f"Event: VarSet\r\nPrivilege: dialplan,all\r\n{head}Variable: {name}\r\nValue: {value}\r\n\r\n"
 
 
 @event_class(DIALPLAN)
@@ -176,9 +174,7 @@ def global_varset(name: str, value: str) -> str:
 @event_class(CALL)
 def newcallerid(ch: Channel) -> str:
     """NewCallerid."""
-    return _chan(
-        "NewCallerid", "call,all", ch, "CID-CallingPres: 0 (Presentation Allowed, Not Screened)\r\n"
-    )
+    return _chan("NewCallerid", "call,all", ch, "CID-CallingPres: 0 (Presentation Allowed, Not Screened)\r\n")
 
 
 @event_class(CALL)

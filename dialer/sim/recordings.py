@@ -15,9 +15,7 @@ WIDTH = 2
 log = logging.getLogger("dialer.sim")
 
 # One second of a quiet 440 Hz tone, repeated: real audio (not digital silence) at no CPU cost.
-_SECOND = b"".join(
-    struct.pack("<h", int(1000 * math.sin(2 * math.pi * 440 * i / RATE))) for i in range(RATE)
-)
+_SECOND = b"".join(struct.pack("<h", int(1000 * math.sin(2 * math.pi * 440 * i / RATE))) for i in range(RATE))
 
 
 def frames_for(duration_s: float) -> int:

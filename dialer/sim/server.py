@@ -21,8 +21,7 @@ BOOT_WINDOW_S = 1.0  # after a restart, logins in this window see the boot-time 
 
 MALFORMED: dict[str, bytes] = {
     "no_colon": (
-        b"Event: UserEvent\r\nPrivilege: user,all\r\nUserEvent: SimNoColon\r\n"
-        b"this line has no colon\r\n\r\n"
+        b"Event: UserEvent\r\nPrivilege: user,all\r\nUserEvent: SimNoColon\r\nthis line has no colon\r\n\r\n"
     ),
     "binary": (
         b"Event: UserEvent\r\nPrivilege: user,all\r\nUserEvent: SimBinary\r\n"

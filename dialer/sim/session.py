@@ -189,11 +189,19 @@ class AmiSession(asyncio.Protocol):
             self.send(response("Error", aid, ("Message", "Missing action in request")))
             return
         if not self.authenticated and lowered not in PRE_AUTH_ACTIONS:
-            self._security("RequestNotAllowed", "Error", 1, (
-                ("AccountID", ""), ("SessionID", self.session_id), ("LocalAddress", self.local),
-                ("RemoteAddress", self.remote), ("RequestType", f"Action: {name}"),
-                ("SessionTV", ev.event_tv(None)),
-            ))
+            self._security(
+                "RequestNotAllowed",
+                "Error",
+                1,
+                (
+                    ("AccountID", ""),
+                    ("SessionID", self.session_id),
+                    ("LocalAddress", self.local),
+                    ("RemoteAddress", self.remote),
+                    ("RequestType", f"Action: {name}"),
+                    ("SessionTV", ev.event_tv(None)),
+                ),
+            )
             self.send(response("Error", aid, ("Message", "Permission denied")))
             return
         if lowered == "login":
@@ -210,20 +218,36 @@ class AmiSession(asyncio.Protocol):
         if entry is None:
             text = f"Invalid/unknown command: {name}. Use Action: ListCommands to show available commands."
             self.send(response("Error", aid, ("Message", text)))
-            self._security("RequestBadFormat", "Error", 1, (
-                ("SessionID", self.session_id), ("LocalAddress", self.local), ("RemoteAddress", self.remote),
-                ("RequestType", f"Action: {name}"), ("SessionTV", ev.event_tv(self.login_wall)),
-                ("AccountID", self.username),
-            ))
+            self._security(
+                "RequestBadFormat",
+                "Error",
+                1,
+                (
+                    ("SessionID", self.session_id),
+                    ("LocalAddress", self.local),
+                    ("RemoteAddress", self.remote),
+                    ("RequestType", f"Action: {name}"),
+                    ("SessionTV", ev.event_tv(self.login_wall)),
+                    ("AccountID", self.username),
+                ),
+            )
             return
         needed, handler = entry
         assert self.user is not None
         if needed and not self.user.write_mask & needed:
-            self._security("RequestNotAllowed", "Error", 1, (
-                ("AccountID", self.username), ("SessionID", self.session_id), ("LocalAddress", self.local),
-                ("RemoteAddress", self.remote), ("RequestType", f"Action: {name}"),
-                ("SessionTV", ev.event_tv(self.login_wall)),
-            ))
+            self._security(
+                "RequestNotAllowed",
+                "Error",
+                1,
+                (
+                    ("AccountID", self.username),
+                    ("SessionID", self.session_id),
+                    ("LocalAddress", self.local),
+                    ("RemoteAddress", self.remote),
+                    ("RequestType", f"Action: {name}"),
+                    ("SessionTV", ev.event_tv(self.login_wall)),
+                ),
+            )
             self.send(response("Error", aid, ("Message", "Permission denied")))
             return
         handler(self, action)
@@ -242,8 +266,11 @@ class AmiSession(asyncio.Protocol):
         user = self.server.config.users.get(username)
         if user is None or user.secret != action.get("Secret"):
             common = (
-                ("AccountID", username), ("SessionID", self.session_id), ("LocalAddress", self.local),
-                ("RemoteAddress", self.remote), ("SessionTV", ev.event_tv(None)),
+                ("AccountID", username),
+                ("SessionID", self.session_id),
+                ("LocalAddress", self.local),
+                ("RemoteAddress", self.remote),
+                ("SessionTV", ev.event_tv(None)),
             )
             if user is None:
                 self._security("InvalidAccountID", "Error", 1, common)
@@ -268,11 +295,19 @@ class AmiSession(asyncio.Protocol):
             server.boot_login(self)
         else:
             self.send_event(ev.build(ev.fully_booted, server.uptime_s))
-        self._security("SuccessfulAuth", "Informational", 1, (
-            ("AccountID", username), ("SessionID", self.session_id), ("LocalAddress", self.local),
-            ("RemoteAddress", self.remote), ("UsingPassword", "0"),
-            ("SessionTV", ev.event_tv(self.login_wall)),
-        ))
+        self._security(
+            "SuccessfulAuth",
+            "Informational",
+            1,
+            (
+                ("AccountID", username),
+                ("SessionID", self.session_id),
+                ("LocalAddress", self.local),
+                ("RemoteAddress", self.remote),
+                ("UsingPassword", "0"),
+                ("SessionTV", ev.event_tv(self.login_wall)),
+            ),
+        )
 
     def _login_failed(self, aid: str) -> None:
         self.send(response("Error", aid, ("Message", "Authentication failed")))
