@@ -562,7 +562,7 @@ class Call:
         self.deliver(b)
         self._finish()
 
-    def dialer_hangup(self, b: ev.Batch, cause: int = 16, playback_status: bool = True) -> None:
+    def dialer_hangup(self, b: ev.Batch, cause: int = 16) -> None:
         """The answered leg ends the call: [dialer] Hangup(16) (15, 16, 22) or a Hangup action (18)."""
         one, two = self.one, self.two
         assert one is not None
@@ -576,7 +576,7 @@ class Call:
         self._hangup_channel(b, one, cause)
         if two is not None:
             lo2 = b.mark()
-            if playback_status and two.app == "Playback":
+            if two.app == "Playback":
                 two.setvar("PLAYBACKSTATUS", "SUCCESS")
                 b.add(ev.varset, two, "PLAYBACKSTATUS", "SUCCESS")
             b.add(ev.soft_hangup_request, two, SHR_END)
@@ -597,7 +597,9 @@ class Call:
         b = self.batch()
         if self.phase == "up":
             if ch is self.one:
-                self.dialer_hangup(b, cause, playback_status=False)
+                assert self.script is not None
+                self.script.interrupt(b)  # the running Read() reports HANGUP first (file 18)
+                self.dialer_hangup(b, cause)
             else:
                 self._callee_hangup(b, cause, by_callee=False)
             return
