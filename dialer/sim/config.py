@@ -1,0 +1,130 @@
+"""Settings of the simulator: users, event classes, faults and the server configuration."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dialer.sim.callees import Profile
+
+# Asterisk's manager event/permission classes (include/asterisk/manager.h), bit for bit.
+CLASS_BITS: dict[str, int] = {
+    "system": 1 << 0,
+    "call": 1 << 1,
+    "log": 1 << 2,
+    "verbose": 1 << 3,
+    "command": 1 << 4,
+    "agent": 1 << 5,
+    "user": 1 << 6,
+    "config": 1 << 7,
+    "dtmf": 1 << 8,
+    "reporting": 1 << 9,
+    "cdr": 1 << 10,
+    "dialplan": 1 << 11,
+    "originate": 1 << 12,
+    "agi": 1 << 13,
+    "cc": 1 << 14,
+    "aoc": 1 << 15,
+    "test": 1 << 16,
+    "security": 1 << 17,
+    "message": 1 << 18,
+}
+ALL_CLASSES = sum(CLASS_BITS.values())
+
+_TRUE = {"yes", "true", "y", "t", "1", "on"}
+_FALSE = {"no", "false", "n", "f", "0", "off"}
+
+
+def parse_classes(text: str) -> int:
+    """Turn a manager.conf class list (`all` or `system,call,...`) into a bit mask."""
+    mask = 0
+    for part in text.split(","):
+        name = part.strip().lower()
+        if name == "all":
+            return ALL_CLASSES
+        mask |= CLASS_BITS.get(name, 0)
+    return mask
+
+
+def parse_event_mask(text: str) -> int | None:
+    """Parse a Login `Events:` / Events `EventMask:` value like Asterisk; None means "leave as is"."""
+    value = text.strip()
+    if not value:
+        return None
+    if value.isdigit():  # Asterisk checks for a plain number before the words
+        return int(value) & ALL_CLASSES
+    lowered = value.lower()
+    if lowered in _FALSE:
+        return 0
+    if lowered in _TRUE:
+        return ALL_CLASSES
+    return parse_classes(value)
+
+
+@dataclass(frozen=True)
+class SimUser:
+    """One manager.conf user: secret plus read (events) and write (actions) classes."""
+
+    secret: str
+    read: str = "all"
+    write: str = "all"
+
+    @property
+    def read_mask(self) -> int:
+        """Event classes this user may receive."""
+        return parse_classes(self.read)
+
+    @property
+    def write_mask(self) -> int:
+        """Action classes this user may invoke."""
+        return parse_classes(self.write)
+
+
+@dataclass
+class Faults:
+    """Faults that can be switched on while the simulator runs."""
+
+    response_delay_s: float = 0.0
+
+
+def _default_spool() -> Path:
+    return Path(tempfile.gettempdir()) / "dialer-sim" / "monitor"
+
+
+def _default_users() -> dict[str, SimUser]:
+    return {"dialer": SimUser(secret="dialer-secret")}
+
+
+@dataclass
+class SimConfig:
+    """Everything a SimServer needs; None for time_scale/seed means "from the profile"."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    users: Mapping[str, SimUser] = field(default_factory=_default_users)
+    channelvars: tuple[str, ...] = ("DIALER_CALL_ID", "DIALER_CAMPAIGN")
+    contexts: tuple[str, ...] = ("dialer", "dialer-outbound")
+    spool_dir: Path = field(default_factory=_default_spool)
+    profile: Profile = field(default_factory=Profile)
+    time_scale: float | None = None
+    seed: int | None = None
+    log_path: Path | None = None
+    login_failure_delay_s: float = 1.0
+    auth_timeout_s: float = 30.0
+    write_timeout_s: float = 5.0
+
+    @property
+    def effective_time_scale(self) -> float:
+        """Multiplier applied to every simulated duration."""
+        if self.time_scale is not None:
+            return self.time_scale
+        return self.profile.time_scale
+
+    @property
+    def effective_seed(self) -> int:
+        """Seed of the callee and event-order random generators."""
+        if self.seed is not None:
+            return self.seed
+        return self.profile.seed
