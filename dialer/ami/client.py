@@ -126,7 +126,8 @@ class _Session:
     def dispatch(self, message: Message) -> None:
         """Route a message: a response to its waiter, a list event to its list, others to on_event."""
         action_id = message.get("ActionID")
-        if "Response" in message:
+        # OriginateResponse carries a `Response:` header too: anything with an Event is an event.
+        if "Event" not in message:
             if action_id is not None:
                 future = self._pending.pop(action_id, None)
                 if future is not None and not future.done():
