@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import structlog
@@ -167,3 +167,54 @@ class Daemon:
         start.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await start
+
+
+async def run_until_settled(
+    config: Config,
+    campaigns: Sequence[str],
+    *,
+    config_path: Path | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+    on_engine: Callable[[Engine], None] | None = None,
+    poll_s: float = 0.1,
+) -> Engine:
+    """Run the daemon in-process until every lead of `campaigns` is settled and no call is live.
+
+    Used by `dialer demo` and by tests; returns the engine (its stats and tracker) after the stop.
+    """
+    engines: list[Engine] = []
+
+    def keep(engine: Engine) -> None:
+        engines.append(engine)
+        if on_engine is not None:
+            on_engine(engine)
+
+    daemon = Daemon(config, config_path=config_path, install_signals=False, on_engine=keep)
+    runner = asyncio.create_task(daemon.run())
+    marks = ",".join("?" * len(campaigns))
+    try:
+        while not runner.done():
+            await asyncio.sleep(poll_s)
+            if not engines or daemon.ami is None or not daemon.ami.connected:
+                continue
+            engine = engines[0]
+            row = await engine.db.fetchone(
+                "SELECT SUM(CASE WHEN status IN ('pending', 'dialing') THEN 0 ELSE 1 END) AS done, "
+                "SUM(CASE WHEN status IN ('pending', 'dialing') THEN 1 ELSE 0 END) AS open, COUNT(*) AS total "
+                f"FROM leads WHERE campaign_id IN ({marks})", tuple(campaigns))
+            if row is None:
+                continue
+            if on_progress is not None:
+                on_progress(int(row["done"] or 0), int(row["total"] or 0))
+            if not row["open"] and not len(engine.tracker):
+                daemon.stop()
+                break
+        code = await runner
+    finally:
+        if not runner.done():
+            daemon.stop()
+            with contextlib.suppress(Exception):
+                await runner
+    if code != 0:
+        raise RuntimeError(f"the daemon exited with {code}")
+    return engines[0]

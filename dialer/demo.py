@@ -8,7 +8,6 @@ database, the JSON log and the simulator's origination log in that folder.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import csv
 import random
 import secrets
@@ -21,9 +20,8 @@ import tomli_w
 from pydantic import SecretStr
 
 from dialer.clock import SystemClock
-from dialer.config import Config, parse_config
-from dialer.daemon import Daemon
-from dialer.engine import Engine
+from dialer.config import parse_config
+from dialer.daemon import run_until_settled
 from dialer.leads.importer import prepare_import, write_import
 from dialer.numbers import NumberError, normalise
 from dialer.sim import SimConfig, SimServer, SimUser
@@ -134,37 +132,8 @@ async def run_demo(
         plan = await asyncio.to_thread(prepare_import, leads_path, "US")
         async with Database.open(config.database.path) as db:
             await write_import(db, CAMPAIGN, plan, clock.now())
-        await _run_until_settled(config, config_path, len(plan.leads), on_progress)
+        await run_until_settled(config, [CAMPAIGN], config_path=config_path, on_progress=on_progress)
     return DemoResult(workdir, config_path, config.database.path, workdir / "dialer.log", sim_log,
                       len(plan.leads), round(clock.monotonic() - started, 1))
 
 
-async def _run_until_settled(config: Config, config_path: Path, total: int,
-                             on_progress: Callable[[int, int], None] | None) -> None:
-    engines: list[Engine] = []
-    daemon = Daemon(config, config_path=config_path, install_signals=False, on_engine=engines.append)
-    runner = asyncio.create_task(daemon.run())
-    try:
-        while not runner.done():
-            await asyncio.sleep(0.25)
-            if not engines:
-                continue
-            engine = engines[0]
-            row = await engine.db.fetchone(
-                "SELECT SUM(CASE WHEN status IN ('pending', 'dialing') THEN 0 ELSE 1 END) AS done, "
-                "SUM(CASE WHEN status IN ('pending', 'dialing') THEN 1 ELSE 0 END) AS open FROM leads "
-                "WHERE campaign_id = ?", (CAMPAIGN,))
-            done = int(row["done"] or 0) if row else 0
-            if on_progress is not None:
-                on_progress(done, total)
-            if row is not None and not row["open"] and not len(engine.tracker):
-                daemon.stop()
-                break
-        code = await runner
-    finally:
-        if not runner.done():
-            daemon.stop()
-            with contextlib.suppress(Exception):
-                await runner
-    if code != 0:
-        raise RuntimeError(f"the demo daemon exited with {code}")
