@@ -15,7 +15,7 @@ DEFAULT_CONFIG = Path("/etc/dialer/dialer.toml")
 WORKDIR_CONFIG = "dialer.toml"
 
 err = Console(stderr=True, highlight=False)
-out = Console(highlight=False)
+out = Console(highlight=False, soft_wrap=True)
 
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", "-c", help="Config file (default /etc/dialer/dialer.toml).")

@@ -1,0 +1,5 @@
+"""`python -m dialer` = the `dialer` command."""
+
+from dialer.cli import main
+
+main()
