@@ -90,7 +90,8 @@ class CompliancePolicy(BaseModel):
     )
     override_country_hours: bool = Field(
         default=False,
-        description="use calling_hours INSTEAD of the country presets (explicit opt-in: may widen them)",
+        description="use calling_hours instead of the country presets (an explicit opt-in that may widen a "
+        "preset; the hours still stay within the global policy's hours)",
     )
     skip_holidays: bool = Field(default=True, description="no calls on the callee country's public holidays")
     window_search_days: int = Field(

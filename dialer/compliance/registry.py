@@ -9,9 +9,9 @@ Numbers are keys: the E.164 digits as an integer (never ambiguous, since E.164 n
 
 A lookup reads top[] and mid[] to find its bucket's slice of `lows` and binary-searches the low
 bits there (a few entries). The US registry (about 250 M numbers in 8e9 possible keys) takes
-8 + 2 = 10 bits per number with 8 low bits: ~1.25 bytes against an information-theoretic floor of
-~0.84 (log2 C(8e9, 2.5e8) bits). `low_bits` is chosen per file to minimise the size, so sparse
-registries (UK TPS, one per line) get 16-bit lows and tiny offset arrays instead.
+8 + 2 = 10 bits per number with 8 low bits: ~1.25 bytes, 1.5x the information-theoretic floor
+of ~0.84 bytes (log2 C(1e10, 2.5e8) bits, ~210 MB). `low_bits` is chosen per file to minimise the
+size, so sparse registries (UK TPS, one per line) get 16-bit lows and tiny offset arrays instead.
 
 File: magic, header length, CRC-32 of the body, a JSON header, then the three arrays, each 64-byte
 aligned. `build_registry` writes it to a temporary file next to the target and `os.replace`s it
@@ -312,6 +312,7 @@ class _Layout:
 
     @property
     def bytes_needed(self) -> int:
+        """Bytes of the offset arrays (mid and top) for this layout."""
         return self.n_buckets * np.dtype(self.mid_dtype).itemsize + (self.n_super + 1) * 8
 
 
@@ -393,6 +394,7 @@ def _write_index(
     position = _PREAMBLE.size + header_room
 
     def emit(data: bytes | memoryview) -> None:
+        """Write and checksum the body."""
         nonlocal crc, position
         out.write(data)
         crc = zlib.crc32(data, crc)
