@@ -6,7 +6,7 @@ import pytest
 
 from dialer.compliance import AbandonStats, Channel, CompliancePolicy, abandon_headroom, abandon_rates
 
-from .conftest import OPEN_POLICY, request, utc
+from .helpers import OPEN_POLICY, request, utc
 
 NOW = utc(2025, 7, 8, 15)
 

@@ -6,7 +6,7 @@ import pytest
 
 from dialer.compliance import CallerIdError, Channel, parse_caller_id
 
-from .conftest import request, utc
+from .helpers import request, utc
 
 NOW = utc(2025, 7, 8, 15)
 

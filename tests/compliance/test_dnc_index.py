@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from dialer.compliance import DncIndex, DncList, Verdict
 
-from .conftest import request, utc
+from .helpers import request, utc
 
 NOW = utc(2025, 7, 8, 15, 0)
 T = NOW.timestamp()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dialer.compliance import NumberHistory
 
-from .conftest import OPEN_POLICY, request, utc
+from .helpers import OPEN_POLICY, request, utc
 
 NOW = utc(2025, 7, 8, 15)
 T = NOW.timestamp()

@@ -19,7 +19,7 @@ from dialer.compliance import (
     scrub_counts,
 )
 
-from .conftest import OPEN_POLICY, request, utc
+from .helpers import OPEN_POLICY, request, utc
 
 NOW = utc(2025, 7, 8, 15)
 NOT_ALLOWED = "number contains characters that are not allowed in a dial string (only digits, + - .)"

@@ -12,7 +12,7 @@ from dialer.compliance import CompliancePolicy, Verdict
 from dialer.compliance.rules.number import EMERGENCY_DETAIL, is_emergency_or_service
 from dialer.numbers import is_e164
 
-from .conftest import OPEN_POLICY, request, utc
+from .helpers import OPEN_POLICY, request, utc
 
 NOW = utc(2025, 7, 8, 18, 0)
 
@@ -138,7 +138,7 @@ HOSTILE = "&/,@;:() \t\r\n\x00\x07\x1b\x7féü٣०０\u200b\u202e"
 DIGITS = string.digits
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     prefix=st.text(alphabet=DIGITS + "+", min_size=0, max_size=12),
     hostile=st.text(alphabet=HOSTILE, min_size=1, max_size=4),
@@ -152,7 +152,7 @@ def test_no_hostile_string_is_ever_allowed(gate, prefix, hostile, suffix, region
     assert decision.number is None
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     raw=st.text(alphabet=DIGITS + "+-." + HOSTILE, min_size=0, max_size=20),
     region=st.sampled_from(["US", "GB", "DE", "FR", "IN", "AU", "BR", "CN", "CA"]),

@@ -23,7 +23,7 @@ from dialer.compliance import (
 )
 from dialer.compliance.registry import choose_low_bits, e164_keys
 
-from .conftest import OPEN_POLICY, request, utc
+from .helpers import OPEN_POLICY, request, utc
 
 AS_OF = utc(2025, 7, 1)
 NOW = utc(2025, 7, 8, 15)

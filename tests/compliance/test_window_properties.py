@@ -14,7 +14,7 @@ from dialer.compliance.opening import ZONE_SUBDIVISIONS, holiday_calendar
 from dialer.compliance.windows import WEEKDAYS
 from dialer.numbers import NumberType, PhoneNumber
 
-from .conftest import request, utc
+from .helpers import request, utc
 
 # Zones with DST in either hemisphere, half- and quarter-hour offsets, 30-minute DST (Lord Howe),
 # transitions at midnight (Santiago, Havana), and zones that never change.

@@ -12,7 +12,7 @@ from dialer.compliance.rules.window import HolidayRule, HoursRule, number_zones
 from dialer.compliance.windows import WeeklyWindow
 from dialer.numbers import NumberType, PhoneNumber
 
-from .conftest import local, number, request, utc
+from .helpers import local, number, request, utc
 
 POLICY = CompliancePolicy()  # presets, holidays skipped
 
