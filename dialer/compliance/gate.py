@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
 from dialer.compliance.model import Decision, GateRequest, RuleResult, Verdict
-from dialer.numbers import NumberError, PhoneNumber, normalise
+from dialer.compliance.policy import CompliancePolicy, tighten
+from dialer.compliance.rules.number import EMERGENCY, VALID, masked_raw, screen_number
+from dialer.numbers import PhoneNumber, is_e164, mask
 
 
 class Rule(Protocol):
@@ -21,28 +24,42 @@ class Rule(Protocol):
 
 
 class Gate:
-    """Runs the number rule, then every configured rule, and returns one Decision."""
+    """Screens the number, then runs every configured rule, and returns one Decision.
 
-    NUMBER_RULE = "number.valid"
+    With `floor` set, every request's policy is first tightened to be at least as strict as it,
+    so a caller can never widen the global policy by handing the gate a looser one.
+    """
 
-    def __init__(self, rules: Sequence[Rule] = ()) -> None:
+    NUMBER_RULE = VALID
+
+    def __init__(self, rules: Sequence[Rule] = (), *, floor: CompliancePolicy | None = None) -> None:
         self._rules = tuple(rules)
+        self._floor = floor
 
     @property
     def rule_ids(self) -> tuple[str, ...]:
         """Ids of every rule this gate runs, in order."""
-        return (self.NUMBER_RULE, *(rule.id for rule in self._rules))
+        return (VALID, EMERGENCY, *(rule.id for rule in self._rules))
 
     def check(self, request: GateRequest, now: datetime, *, explain: bool = False) -> Decision:
         """Decide; with `explain` every rule runs even after a block (for `dialer check`)."""
-        number = request.normalised
-        if number is None:
-            try:
-                number = normalise(request.number, request.default_region)
-            except NumberError as exc:
-                result = RuleResult(self.NUMBER_RULE, Verdict.BLOCK, exc.reason)
-                return Decision(Verdict.BLOCK, result.rule, result.detail, (result,), None)
-        results = [RuleResult(self.NUMBER_RULE, Verdict.ALLOW, f"valid {number.number_type} number")]
+        if now.tzinfo is None or now.utcoffset() is None:
+            raise ValueError("the gate needs a timezone-aware `now`")
+        if self._floor is not None:
+            policy = tighten(self._floor, request.policy)
+            if policy is not request.policy:
+                request = dataclasses.replace(request, policy=policy)
+        screened = screen_number(request)
+        if isinstance(screened, RuleResult):
+            return Decision(
+                Verdict.BLOCK, screened.rule, screened.detail, (screened,), None,
+                masked_number=masked_raw(request.number),
+            )  # fmt: skip
+        number = screened
+        results = [
+            RuleResult(VALID, Verdict.ALLOW, f"valid {number.number_type} number in {number.region}"),
+            RuleResult(EMERGENCY, Verdict.ALLOW, "not an emergency/service number"),
+        ]
         first_block: RuleResult | None = None
         for rule in self._rules:
             result = rule.evaluate(request, number, now)
@@ -51,8 +68,14 @@ class Gate:
                 first_block = result
                 if not explain:
                     break
+        masked = mask(number.e164)
         if first_block is None:
-            return Decision(Verdict.ALLOW, "allow", "all rules allow", tuple(results), number)
+            if not is_e164(number.e164):  # the one invariant that must hold for every allow
+                bad = RuleResult(VALID, Verdict.BLOCK, "number is not strict E.164")
+                return Decision(Verdict.BLOCK, VALID, bad.detail, (bad,), None, masked_number=masked)
+            return Decision(
+                Verdict.ALLOW, "allow", "all rules allow", tuple(results), number, masked_number=masked
+            )
         return Decision(
             Verdict.BLOCK,
             first_block.rule,
@@ -60,6 +83,7 @@ class Gate:
             tuple(results),
             number,
             retry_at=_latest_retry(results),
+            masked_number=masked,
         )
 
 

@@ -1,0 +1,148 @@
+"""Calling-window rules: public holidays and local hours, in every time zone the number may be in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+
+import phonenumbers
+from phonenumbers import timezone as pn_timezone
+
+from dialer.compliance.model import GateRequest, RuleResult, Verdict
+from dialer.compliance.opening import (
+    Closure,
+    UnknownZoneError,
+    ZoneCalendar,
+    closures,
+    next_open,
+    utc_iso,
+    zone_calendars,
+)
+from dialer.compliance.policy import DAY_S, CompliancePolicy
+from dialer.compliance.windows import WeeklyWindow, preset_for
+from dialer.numbers import PhoneNumber
+
+HOURS = "window.hours"
+HOLIDAY = "window.holiday"
+
+
+def effective_window(region: str, policy: CompliancePolicy) -> tuple[WeeklyWindow, str]:
+    """The hours that apply to a number of `region` under `policy`, and a short name for them."""
+    preset = preset_for(region)
+    hours = policy.calling_hours
+    if hours is None:
+        return preset.window, f"{region} preset"
+    if policy.override_country_hours:
+        return hours.window, f"campaign hours overriding the {region} preset"
+    return preset.window.intersect(hours.window), f"campaign hours within the {region} preset"
+
+
+@lru_cache(maxsize=4096)
+def number_zones(number: PhoneNumber) -> tuple[str, ...]:
+    """The number's zones, else its country's zones as phonenumbers gives them, else ()."""
+    if number.zones:
+        return number.zones
+    try:
+        parsed = phonenumbers.parse(number.e164, None)
+    except phonenumbers.NumberParseException:
+        return ()
+    zones = tuple(pn_timezone._country_level_time_zones_for_number(parsed))
+    return () if zones == (pn_timezone.UNKNOWN_TIMEZONE,) else zones
+
+
+@dataclass(frozen=True, slots=True)
+class _Assessment:
+    """The window's state for one number at one instant."""
+
+    calendars: tuple[ZoneCalendar, ...]
+    window: WeeklyWindow
+    label: str
+    closed: tuple[Closure, ...]
+    problem: str | None = None  # set when the window cannot be checked at all
+
+
+def _assess(request: GateRequest, number: PhoneNumber, ts: float) -> _Assessment:
+    policy = request.policy
+    window, label = effective_window(number.region, policy)
+    zones = number_zones(number)
+    if not zones:
+        problem = f"no time zone known for this {number.region} number: cannot check the calling window"
+        return _Assessment((), window, label, (), problem)
+    try:
+        calendars = _calendars(zones, number.region, policy.skip_holidays)
+    except UnknownZoneError as exc:
+        return _Assessment((), window, label, (), f"{exc}: cannot check the calling window")
+    return _Assessment(calendars, window, label, tuple(closures(calendars, window, ts)))
+
+
+@lru_cache(maxsize=4096)
+def _calendars(zones: tuple[str, ...], region: str, skip_holidays: bool) -> tuple[ZoneCalendar, ...]:
+    return zone_calendars(zones, region, skip_holidays=skip_holidays)
+
+
+def _retry(assessment: _Assessment, policy: CompliancePolicy, ts: float) -> tuple[float | None, str]:
+    horizon_s = policy.window_search_days * DAY_S
+    opening = next_open(assessment.calendars, assessment.window, ts, horizon_s)
+    if opening is None:
+        # Not permanent (holidays and hours change with the calendar): look again at the horizon.
+        return ts + horizon_s, f"no opening in all zones within {policy.window_search_days} days"
+    return opening, f"next open {utc_iso(opening)}"
+
+
+def _zones_note(assessment: _Assessment) -> str:
+    count = len(assessment.calendars)
+    return "" if count == 1 else f" (one of {count} zones the number may be in)"
+
+
+class HolidayRule:
+    """Blocks calls on a public holiday in any of the number's zones (when the policy skips holidays)."""
+
+    id = HOLIDAY
+
+    def evaluate(self, request: GateRequest, number: PhoneNumber, now: datetime) -> RuleResult:
+        """Block if the local date in any zone is a public holiday of the number's country."""
+        if not request.policy.skip_holidays:
+            return RuleResult(self.id, Verdict.ALLOW, "holidays are not skipped by this policy")
+        ts = now.timestamp()
+        assessment = _assess(request, number, ts)
+        if assessment.problem is not None:
+            return RuleResult(self.id, Verdict.BLOCK, assessment.problem)
+        holiday = next((c for c in assessment.closed if c.holiday is not None), None)
+        if holiday is None:
+            return RuleResult(self.id, Verdict.ALLOW, f"not a public holiday in {number.region}")
+        retry_at, when = _retry(assessment, request.policy, ts)
+        detail = (
+            f"public holiday in {number.region}: {holiday.holiday} (local date {holiday.local:%Y-%m-%d} "
+            f"in {holiday.zone}{_zones_note(assessment)}); {when}"
+        )
+        return RuleResult(self.id, Verdict.BLOCK, detail, retry_at=retry_at)
+
+
+class HoursRule:
+    """Blocks calls outside the allowed local hours in any of the number's zones."""
+
+    id = HOURS
+
+    def evaluate(self, request: GateRequest, number: PhoneNumber, now: datetime) -> RuleResult:
+        """Block unless the local time in EVERY zone is inside the window; retry at its next opening."""
+        ts = now.timestamp()
+        assessment = _assess(request, number, ts)
+        if assessment.problem is not None:
+            return RuleResult(self.id, Verdict.BLOCK, assessment.problem)
+        outside = next((c for c in assessment.closed if c.holiday is None), None)
+        if outside is None:
+            if assessment.closed:  # closed only by a holiday: that is window.holiday's to say
+                return RuleResult(self.id, Verdict.ALLOW, "inside the calling hours (but see window.holiday)")
+            return RuleResult(
+                self.id,
+                Verdict.ALLOW,
+                f"inside the calling hours in all {len(assessment.calendars)} zone(s) ({assessment.label})",
+            )
+        retry_at, when = _retry(assessment, request.policy, ts)
+        local = outside.local
+        detail = (
+            f"outside calling hours in {outside.zone}{_zones_note(assessment)}: local {local:%a %H:%M}, "
+            f"allowed {assessment.window.describe_day(local.weekday())} ({assessment.label}); {when}"
+        )
+        return RuleResult(self.id, Verdict.BLOCK, detail, retry_at=retry_at)
