@@ -10,7 +10,9 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import structlog
 
@@ -45,6 +47,38 @@ def build_gate(config: Config) -> Gate:
     return Gate()
 
 
+class Component(Protocol):
+    """A part of the daemon with a lifetime (MQTT publisher, recordings archiver, metrics, ...)."""
+
+    name: str
+
+    async def start(self) -> None:
+        """Start background work; called after the engine is built, before dialing starts."""
+        ...
+
+    async def stop(self) -> None:
+        """Stop and flush; called after dialing has drained, before the database closes."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonContext:
+    """What a component factory may use."""
+
+    config: Config
+    db: Database
+    engine: Engine
+    clock: Clock
+
+
+ComponentFactory = Callable[[DaemonContext], "Component | None"]
+
+
+def component_factories() -> list[ComponentFactory]:
+    """Every optional part of the daemon; a factory returns None when its feature is off."""
+    return []
+
+
 class Daemon:
     """One running dialer. `await Daemon(config).run()` returns the process exit code."""
 
@@ -65,6 +99,7 @@ class Daemon:
         self.ami: AmiClient | None = None
         self._on_engine = on_engine
         self._stop = asyncio.Event()
+        self.components: list[Component] = []
 
     def stop(self) -> None:
         """Begin a graceful stop (what SIGTERM does)."""
@@ -114,46 +149,57 @@ class Daemon:
             if self._on_engine is not None:
                 self._on_engine(engine)
             await engine.restore()
-            client = AmiClient(
-                ami_settings(config),
-                on_event=engine.tracker.on_event,
-                on_connected=engine.on_ami_connected,
-                wanted_events=engine.wanted_events(),
-            )
-            self.ami = client
-            engine.ami = client
-            log.info("starting", node=config.node.name, database=str(config.database.path),
-                     ami=client.settings.address, campaigns=sorted(config.campaigns))
-            try:
-                await self._wait_first_login(client)
-            except AmiLoginError as exc:
-                log.error("ami_login_refused", error=str(exc))
-                await client.close()
-                return 1
-            if self._stop.is_set():
+            context = DaemonContext(config, db, engine, self.clock)
+            async with contextlib.AsyncExitStack() as components:
+                for factory in component_factories():
+                    component = factory(context)
+                    if component is not None:
+                        await component.start()
+                        components.push_async_callback(component.stop)
+                        self.components.append(component)
+                return await self._serve(config, engine)
+
+    async def _serve(self, config: Config, engine: Engine) -> int:
+        client = AmiClient(
+            ami_settings(config),
+            on_event=engine.tracker.on_event,
+            on_connected=engine.on_ami_connected,
+            wanted_events=engine.wanted_events(),
+        )
+        self.ami = client
+        engine.ami = client
+        log.info("starting", node=config.node.name, database=str(config.database.path),
+                 ami=client.settings.address, campaigns=sorted(config.campaigns))
+        try:
+            await self._wait_first_login(client)
+        except AmiLoginError as exc:
+            log.error("ami_login_refused", error=str(exc))
+            await client.close()
+            return 1
+        if self._stop.is_set():
+            engine.drain()
+        run = asyncio.create_task(engine.run(), name="engine")
+        assert client.supervisor is not None
+        try:
+            await asyncio.wait({run, client.supervisor}, return_when=asyncio.FIRST_COMPLETED)
+            if client.supervisor.done() and not run.done():
+                # The AMI loop only ends on a refused re-login: stop dialing, keep the records.
+                with contextlib.suppress(AmiLoginError):
+                    client.supervisor.result()
+                log.error("ami_login_refused_on_reconnect")
                 engine.drain()
-            run = asyncio.create_task(engine.run(), name="engine")
-            assert client.supervisor is not None
-            try:
-                await asyncio.wait({run, client.supervisor}, return_when=asyncio.FIRST_COMPLETED)
-                if client.supervisor.done() and not run.done():
-                    # The AMI loop only ends on a refused re-login: stop dialing, keep the records.
-                    with contextlib.suppress(AmiLoginError):
-                        client.supervisor.result()
-                    log.error("ami_login_refused_on_reconnect")
-                    engine.drain()
-                    await run
-                    return 1
                 await run
-            finally:
-                if not run.done():
-                    run.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await run
-                await engine.flush()
-                await client.close()
-            log.info("stopped", originated=engine.stats.originated, ended=engine.stats.ended,
-                     live_left=len(engine.tracker))
+                return 1
+            await run
+        finally:
+            if not run.done():
+                run.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await run
+            await engine.flush()
+            await client.close()
+        log.info("stopped", originated=engine.stats.originated, ended=engine.stats.ended,
+                 live_left=len(engine.tracker))
         return 0
 
     async def _wait_first_login(self, client: AmiClient) -> None:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import sqlite3
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -24,13 +25,14 @@ from dialer.ami.originate import OriginateRequest, build_channel
 from dialer.clock import Clock, to_datetime
 from dialer.compliance import Decision, Gate, GateRequest
 from dialer.config.models import CampaignConfig, Config, PacingConfig
+from dialer.events import CallEvent, EventHook, TxHook
 from dialer.numbers import NumberType, PhoneNumber, mask, number_hash
 from dialer.outcome import Disposition
 from dialer.pacer import Pacer
 from dialer.retry import LeadStep, next_step
-from dialer.store import Database
+from dialer.store import Database, Tx
 from dialer.store import calls as store
-from dialer.tracker import CallChange, CallTracker, TrackedCall, channels_from_list, restored_call
+from dialer.tracker import CallChange, CallState, CallTracker, TrackedCall, channels_from_list, restored_call
 
 log = structlog.get_logger("dialer.engine")
 
@@ -85,7 +87,10 @@ class Engine:
         self.ami: AmiPort | None = None
         self.stats = EngineStats()
         self.optout_hooks: list[Callable[[TrackedCall], None]] = []
-        self.final_hooks: list[Callable[[CallChange], None]] = []
+        self.tx_hooks: list[TxHook] = []  # run inside the transaction that records the events
+        self.event_hooks: list[EventHook] = []  # run after that transaction committed
+        # Extra Originate channel variables per call (e.g. DIALER_REC_FILE from the recordings module).
+        self.variable_providers: list[Callable[[TrackedCall, CampaignConfig], Mapping[str, str]]] = []
         self._states: list[store.StateUpdate] = []
         self._finals: list[store.FinalUpdate] = []
         self._pending_changes: list[CallChange] = []
@@ -258,29 +263,37 @@ class Engine:
                     log.info("gate_blocked", campaign=name, lead=lead.lead_id, number=mask(lead.number),
                              rule=decision.rule, detail=decision.detail)
             result = await store.record_decisions(tx, [a for a, _, _ in allowed], blocked, now)
+            calls = [
+                self._new_call(name, campaign, attempt, lead, result.attempt_ids[attempt.call_id], now)
+                for attempt, lead, _ in allowed if attempt.call_id in result.attempt_ids
+            ]
+            events = [self._event(call, CallState.ORIGINATING, now) for call in calls]
+            await self._run_tx_hooks(tx, events)
         # Committed: every call below has its allow decision and its attempt row on disk.
         self.stats.blocked += len(blocked)
         self.stats.refused_live += len(result.refused)
-        sent = 0
-        for attempt, lead, _decision in allowed:
-            attempt_id = result.attempt_ids.get(attempt.call_id)
-            if attempt_id is None:
-                continue
-            self._originate(name, campaign, attempt, lead, attempt_id, now)
-            sent += 1
+        self._run_event_hooks(events)
+        by_id = {attempt.call_id: lead for attempt, lead, _ in allowed}
+        for call in calls:
+            self._originate(campaign, call, by_id[call.call_id])
+        sent = len(calls)
         self.pacer.consume(name, sent, self.clock.monotonic())
         self.stats.originated += sent
         return sent
 
-    def _originate(self, name: str, campaign: CampaignConfig, attempt: store.NewAttempt, lead: store.DueLead,
-                   attempt_id: int, now: float) -> None:
-        call_id = attempt.call_id
+    def _new_call(self, name: str, campaign: CampaignConfig, attempt: store.NewAttempt, lead: store.DueLead,
+                  attempt_id: int, now: float) -> TrackedCall:
+        return TrackedCall(
+            call_id=attempt.call_id, attempt_id=attempt_id, lead_id=lead.lead_id, campaign_id=name,
+            number=lead.number, originated_at=now,
+            deadline=now + campaign.ring_timeout_s + self.config.dialing.event_timeout_s,
+        )
+
+    def _originate(self, campaign: CampaignConfig, call: TrackedCall, lead: store.DueLead) -> None:
+        call_id = call.call_id
+        name = call.campaign_id
         trunk = self.config.trunks[campaign.trunk]
         ring_s = campaign.ring_timeout_s
-        call = TrackedCall(
-            call_id=call_id, attempt_id=attempt_id, lead_id=lead.lead_id, campaign_id=name, number=lead.number,
-            originated_at=now, deadline=now + ring_s + self.config.dialing.event_timeout_s,
-        )
         self.tracker.track(call)
         variables = {"DIALER_CALL_ID": call_id, "DIALER_CAMPAIGN": name}
         if campaign.amd:
@@ -288,6 +301,8 @@ class Engine:
         if campaign.mode == "queue":
             variables["DIALER_MODE"] = "queue"
         variables.update(campaign.variables)
+        for provider in self.variable_providers:
+            variables.update(provider(call, campaign))
         try:
             request = OriginateRequest(
                 call_id=call_id,
@@ -361,11 +376,42 @@ class Engine:
         try:
             async with self.db.write() as tx:
                 written = set(await store.apply_changes(tx, states, finals, self._decide, now))
+                events = [
+                    self._event(change.call, change.state, change.at, change)
+                    for change in changes if not change.final or change.call.call_id in written
+                ]
+                await self._run_tx_hooks(tx, events)
         except BaseException:
             self._pending_changes[:0] = changes  # keep them for the next flush
             raise
         for change in changes:
             self._log_change(change, written)
+        self._run_event_hooks(events)
+
+    def _event(self, call: TrackedCall, state: CallState, at: float, change: CallChange | None = None) -> CallEvent:
+        final = change is not None and change.final
+        return CallEvent(
+            call_id=call.call_id, attempt_id=call.attempt_id, lead_id=call.lead_id, campaign=call.campaign_id,
+            number=call.number, state=state, at=at, originated_at=call.originated_at, answered_at=call.answered_at,
+            disposition=self._final_disposition(change) if final and change is not None else None,
+            reason=call.reason if final else None, cause=change.cause if final and change is not None else None,
+            talk_s=change.talk_s if final and change is not None else None, detail=call.detail if final else "",
+            recording=call.recording, amd_status=call.amd_status, opted_out=call.opted_out,
+        )
+
+    async def _run_tx_hooks(self, tx: Tx, events: Sequence[CallEvent]) -> None:
+        if events and self.tx_hooks:
+            hooks = list(self.tx_hooks)
+            await tx.run(_call_hooks, hooks, events)
+
+    def _run_event_hooks(self, events: Sequence[CallEvent]) -> None:
+        if not events:
+            return
+        for hook in self.event_hooks:
+            try:
+                hook(events)
+            except Exception:  # a failing observer must not stop dialing
+                log.exception("event_hook_failed", hook=getattr(hook, "__qualname__", repr(hook)))
 
     def _final_disposition(self, change: CallChange) -> Disposition:
         assert change.disposition is not None
@@ -391,9 +437,12 @@ class Engine:
                      disposition=disposition.value, reason=call.reason, cause=change.cause, ring_s=ring_s,
                      talk_s=change.talk_s, duration_s=round(change.at - call.originated_at, 3),
                      detail=call.detail or None)
-            for hook in self.final_hooks:
-                hook(change)
             self._wake.set()
         else:
             log.info(f"call_{change.state.value}", call_id=call.call_id, campaign=call.campaign_id,
                      number=mask(call.number), after_s=round(change.at - call.originated_at, 3))
+
+
+def _call_hooks(conn: sqlite3.Connection, hooks: Sequence[TxHook], events: Sequence[CallEvent]) -> None:
+    for hook in hooks:
+        hook(conn, events)

@@ -1,10 +1,11 @@
-"""The `dialer` command line."""
+"""The `dialer` command line. Each module of this package with a `register(app)` adds its commands."""
 
 from __future__ import annotations
 
-import typer
+import importlib
+import pkgutil
 
-from dialer.cli import campaigns, daemon, demo, leads, reports, sim
+import typer
 
 app = typer.Typer(
     name="dialer",
@@ -13,12 +14,11 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-daemon.register(app)
-demo.register(app)
-sim.register(app)
-leads.register(app)
-reports.register(app)
-campaigns.register(app)
+
+for _info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
+    _module = importlib.import_module(f"{__name__}.{_info.name}")
+    if hasattr(_module, "register"):
+        _module.register(app)
 
 
 def main() -> None:

@@ -1,24 +1,8 @@
-"""Schema migrations, forward only. Each feature appends its own; never edit a released one.
+"""Migration 1: the core tables."""
 
-Times are unix seconds (REAL, UTC). Numbers are E.164 text. SQL stays portable to PostgreSQL
-(no SQLite-only functions in the schema) so a shared database is an addition, not a rewrite.
-"""
+from dialer.store.migrations.base import Migration
 
-from __future__ import annotations
-
-from dataclasses import dataclass
-
-
-@dataclass(frozen=True, slots=True)
-class Migration:
-    """One schema step: `version` is applied once, in order, inside one transaction."""
-
-    version: int
-    description: str
-    sql: str
-
-
-CORE = Migration(1, "core: campaigns, contacts, numbers, leads, attempts, audit, outbox", """
+MIGRATION = Migration(1, "core: campaigns, contacts, numbers, leads, attempts, audit, outbox", """
 CREATE TABLE meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -111,5 +95,3 @@ CREATE TABLE outbox (
 );
 CREATE INDEX outbox_unpublished ON outbox (id) WHERE published_at IS NULL;
 """)
-
-MIGRATIONS: tuple[Migration, ...] = (CORE,)
