@@ -160,10 +160,14 @@ class Daemon:
                 return await self._serve(config, engine)
 
     async def _serve(self, config: Config, engine: Engine) -> int:
+        def on_disconnected(reason: str) -> None:
+            engine.alert("ami_down", f"AMI connection to {config.ami.host}:{config.ami.port} lost: {reason}")
+
         client = AmiClient(
             ami_settings(config),
             on_event=engine.tracker.on_event,
             on_connected=engine.on_ami_connected,
+            on_disconnected=on_disconnected,
             wanted_events=engine.wanted_events(),
         )
         self.ami = client

@@ -15,10 +15,11 @@ import sqlite3
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
 
+from dialer.alerts import Alert, AlertHook
 from dialer.ami.errors import AmiDisconnected, AmiError
 from dialer.ami.frames import Message
 from dialer.ami.originate import OriginateRequest, build_channel
@@ -87,6 +88,7 @@ class Engine:
         self.ami: AmiPort | None = None
         self.stats = EngineStats()
         self.optout_hooks: list[Callable[[TrackedCall], None]] = []
+        self.alert_hooks: list[AlertHook] = []
         self.tx_hooks: list[TxHook] = []  # run inside the transaction that records the events
         self.event_hooks: list[EventHook] = []  # run after that transaction committed
         # Extra Originate channel variables per call (e.g. DIALER_REC_FILE from the recordings module).
@@ -108,6 +110,17 @@ class Engine:
         """AMI events worth decoding."""
         return self.tracker.wanted_events() | {"Shutdown", "FullyBooted", "CoreShowChannel",
                                               "CoreShowChannelsComplete"}
+
+    def alert(self, kind: str, message: str, **data: Any) -> Alert:
+        """Raise an alert: logged now, and handed to every alert hook (MQTT publishes it)."""
+        alert = Alert(kind, message, self.clock.now(), data)
+        log.warning("alert", kind=kind, message=message, **data)
+        for hook in self.alert_hooks:
+            try:
+                hook(alert)
+            except Exception:
+                log.exception("alert_hook_failed")
+        return alert
 
     # -- lifecycle -------------------------------------------------------------------------------
 
