@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from dialer.compliance.policy import CompliancePolicy
+from dialer.mqtt.config import MqttConfig
 from dialer.numbers import DialFormat
 from dialer.outcome import Disposition
 
@@ -161,6 +162,7 @@ class Config(_Strict):
     compliance: CompliancePolicy = CompliancePolicy()
     trunks: dict[str, TrunkConfig] = Field(default_factory=dict)
     campaigns: dict[str, CampaignConfig] = Field(default_factory=dict)
+    mqtt: MqttConfig = MqttConfig()
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Config:
