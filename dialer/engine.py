@@ -145,6 +145,11 @@ class Engine:
         self._campaign_states_at = -1.0
         self._wake.set()
 
+    def campaigns_changed(self) -> None:
+        """Campaign states or leads changed outside the loop (CLI, MQTT command): look again now."""
+        self._campaign_states_at = -1.0
+        self._wake.set()
+
     def drain(self) -> None:
         """Stop originating; `run` returns once live calls end or the drain timeout passes."""
         if not self._draining:

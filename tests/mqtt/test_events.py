@@ -1,0 +1,95 @@
+"""Every event kind makes the round trip through a real broker, validated by the payload models."""
+
+from __future__ import annotations
+
+import asyncio
+
+from dialer.daemon import run_until_settled
+from dialer.engine import Engine
+from dialer.mqtt.payloads import AlertPayload, CallPayload, CampaignStatsPayload, StatusPayload
+from tests.e2e.conftest import ANSWERED, BUSY, NO_ANSWER, import_numbers, number, rows
+from tests.mqtt.conftest import Watcher, assert_call_order, mqtt_config
+
+
+async def test_every_event_kind_arrives_and_validates(tmp_path, sim, broker):
+    config = mqtt_config(tmp_path, sim, broker)
+    numbers = [number(ANSWERED, 1), number(BUSY, 2), number(NO_ANSWER, 3)]
+    await import_numbers(tmp_path, config, numbers)
+
+    def drop_ami_once_calls_are_live(engine: Engine) -> None:
+        async def drop() -> None:
+            while sim.live_call_count == 0:
+                await asyncio.sleep(0.01)
+            sim.drop_clients()  # a real AMI outage: the engine raises `ami_down`
+
+        asyncio.get_running_loop().create_task(drop())
+
+    async with Watcher(broker) as watcher:
+        await run_until_settled(config, ["c1"], on_engine=drop_ami_once_calls_are_live)
+        # The component's stop drained the outbox before returning: every call has ended.
+        await watcher.wait_for(lambda: len(watcher.calls()) == 3
+                               and all(m[-1]["state"] == "ended" for m in watcher.calls().values()))
+        await watcher.wait_for(lambda: any(m.data["state"] == "offline" for m in watcher.on("/status")))
+
+    prefix = "dialer/test/"
+    assert {m.topic.split("/", 3)[2] for m in watcher.messages} >= {"status", "calls", "campaigns", "alerts"}
+    assert all(m.topic.startswith(prefix) for m in watcher.messages)
+
+    calls = watcher.calls()
+    for messages in calls.values():
+        for data in messages:
+            CallPayload.model_validate(data)
+        assert_call_order(messages)
+    states = {d["state"] for messages in calls.values() for d in messages}
+    assert states >= {"originating", "answered", "ended"}
+    ended = {m[-1]["disposition"] for m in calls.values()}
+    assert ended == {"answered", "busy", "no_answer"}
+    answered = next(m[-1] for m in calls.values() if m[-1]["disposition"] == "answered")
+    assert answered["talk_s"] > 0 and answered["duration_s"] >= answered["talk_s"]
+    assert answered["ring_s"] is not None and answered["ended_at"] is not None
+    # One message per state change, each written with the change: the outbox holds exactly these.
+    outbox = await rows(config, "SELECT topic, payload, published_at FROM outbox WHERE topic LIKE '%/calls/%'")
+    assert sorted(r["payload"] for r in outbox) == sorted(m.payload.decode() for m in watcher.messages
+                                                          if "/calls/" in m.topic)
+    assert all(r["published_at"] is not None for r in outbox)
+
+    statuses = [StatusPayload.model_validate(m.data) for m in watcher.on("/status")]
+    assert statuses[0].state == "online" and statuses[-1].state == "offline"
+    assert statuses[-1].reason == "stopped"
+
+    stats = [CampaignStatsPayload.model_validate(m.data) for m in watcher.on("/campaigns/c1/stats")]
+    assert stats[-1].ended == 3 and stats[-1].live_calls == 0
+    assert stats[-1].by_disposition == {"answered": 1, "busy": 1, "no_answer": 1}
+    assert stats[-1].leads.get("pending", 0) == 0
+
+    alerts = [AlertPayload.model_validate(m.data) for m in watcher.on("/alerts")]
+    assert "ami_down" in {a.alert for a in alerts}
+
+
+async def test_numbers_are_masked_unless_asked_for(tmp_path, sim, broker):
+    config = mqtt_config(tmp_path, sim, broker)
+    full = number(ANSWERED, 4)
+    await import_numbers(tmp_path, config, [full])
+    async with Watcher(broker) as watcher:
+        await run_until_settled(config, ["c1"])
+        await watcher.wait_for(lambda: any(m["state"] == "ended" for ms in watcher.calls().values() for m in ms))
+    assert all(full[1:] not in m.payload.decode() for m in watcher.messages)
+    assert {d["number"] for ms in watcher.calls().values() for d in ms} == {full[:3] + "*" * 7 + full[-2:]}
+
+    config = mqtt_config(tmp_path, sim, broker, include_numbers=True)
+    await import_numbers(tmp_path, config, [number(ANSWERED, 5)], campaign="c1")
+    async with Watcher(broker) as watcher:
+        await run_until_settled(config, ["c1"])
+        await watcher.wait_for(lambda: any(m["state"] == "ended" for ms in watcher.calls().values() for m in ms))
+    assert {d["number"] for ms in watcher.calls().values() for d in ms} == {number(ANSWERED, 5)}
+
+
+async def test_no_outbox_rows_and_no_broker_needed_when_disabled(tmp_path, sim):
+    from tests.e2e.conftest import make_config
+
+    config = make_config(tmp_path, sim)
+    assert not config.mqtt.enabled
+    await import_numbers(tmp_path, config, [number(ANSWERED, 6)])
+    engine = await run_until_settled(config, ["c1"])
+    assert engine.stats.ended == 1
+    assert await rows(config, "SELECT * FROM outbox") == []
