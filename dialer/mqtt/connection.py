@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import aiomqtt
 import structlog
+from aiomqtt.exceptions import MqttConnectError
 from paho.mqtt.reasoncodes import ReasonCode
 
 from dialer.mqtt.config import MqttConfig
@@ -65,7 +66,7 @@ def describe_refusal(config: MqttConfig, code: object) -> str:
             "check mqtt.username and the mqtt secret, and the broker's password file and ACL")
 
 
-def _reason_value(exc: aiomqtt.MqttConnectError) -> int | None:
+def _reason_value(exc: MqttConnectError) -> int | None:
     rc = exc.rc
     if isinstance(rc, ReasonCode):
         return int(rc.value)
@@ -92,7 +93,7 @@ class Connection:
         self._tls = tls_context(config)
         self.connected = asyncio.Event()
         self.connections = 0
-        self._outage_reported = False
+        self._reported: set[str] = set()  # kinds of trouble reported in the current outage
 
     @property
     def address(self) -> str:
@@ -102,7 +103,7 @@ class Connection:
     def _client(self) -> aiomqtt.Client:
         config = self.config
         will = self._will()
-        return aiomqtt.Client(
+        client = aiomqtt.Client(
             config.host, config.port,
             username=config.username,
             password=config.secret.get_secret_value() if config.secret is not None else None,
@@ -114,6 +115,9 @@ class Connection:
             tls_context=self._tls,
             max_inflight_messages=config.outbox.inflight,
         )
+        # A full publish window is normal here, not the "pending calls" warning aiomqtt logs past 10.
+        client.pending_calls_threshold = config.outbox.batch + 100
+        return client
 
     async def run(self, session: Session, stopping: asyncio.Event) -> None:
         """Connect, run `session`, and reconnect after any loss (capped backoff) until `stopping` is set
@@ -127,20 +131,25 @@ class Connection:
                     self.connections += 1
                     self.connected.set()
                     delay = self.config.reconnect_initial_s
-                    if self._outage_reported:
+                    if self._reported:
                         log.info("mqtt_reconnected", broker=self.address)
                     else:
                         log.info("mqtt_connected", broker=self.address, client_id=self.identifier)
-                    self._outage_reported = False
+                    self._reported.clear()
                     await self._session(client, session)
                     return  # the session ended by itself: we are stopping
-            except aiomqtt.MqttConnectError as exc:
+            except MqttConnectError as exc:
                 refused = _reason_value(exc) in _AUTH_CODES
                 reason = describe_refusal(self.config, exc.rc) if refused else f"connection refused: {exc}"
             except aiomqtt.MqttError as exc:
                 reason = str(exc) or type(exc).__name__
+                if exc.__cause__ is not None:
+                    reason += f" ({exc.__cause__})"
             except (OSError, ssl.SSLError) as exc:
                 reason = f"{type(exc).__name__}: {exc}"
+            except Exception as exc:  # a storage error or a bug in the session: log it, never stop retrying
+                log.exception("mqtt_session_failed", broker=self.address)
+                reason = f"session failed: {type(exc).__name__}: {exc}"
             finally:
                 self.connected.clear()
             self._report_down(reason, refused)
@@ -151,10 +160,13 @@ class Connection:
             delay = min(delay * 2, self.config.reconnect_max_s)
 
     def _report_down(self, reason: str, refused: bool) -> None:
-        if self._outage_reported:
+        # Once per outage and kind: a broker that went away and then refuses our login is two things
+        # to fix, but a retry every few seconds is not news.
+        kind = "refused" if refused else "down"
+        if kind in self._reported:
             log.debug("mqtt_still_down", broker=self.address, reason=reason)
             return
-        self._outage_reported = True
+        self._reported.add(kind)
         if refused:
             log.error("mqtt_login_refused", broker=self.address, reason=reason,
                       note="events wait in the outbox; dialing goes on")

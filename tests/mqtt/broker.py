@@ -7,6 +7,7 @@ there. Kill, freeze and restart keep the port, so the dialer reconnects to the s
 
 from __future__ import annotations
 
+import getpass
 import os
 import shutil
 import signal
@@ -127,7 +128,9 @@ class Broker:
         return path
 
     def _mosquitto(self) -> list[str]:
-        lines = [f"listener {self.port} {self.host}", "persistence false", "log_dest stderr",
+        # As root, mosquitto would switch to the `mosquitto` user, who cannot read the test's folder.
+        lines = [f"user {getpass.getuser()}", f"listener {self.port} {self.host}", "persistence false",
+                 "log_dest stderr",
                  "log_type error", "log_type warning", "log_type notice", "log_type information",
                  "max_queued_messages 100000"]
         if self.tls is not None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import aiomqtt
 import pytest
+from pydantic import SecretStr
 
 from dialer.config import Config
 from dialer.sim import SimServer
@@ -31,8 +32,9 @@ def broker(tmp_path: Path) -> Iterator[Broker]:
         server.stop()
 
 
-def mqtt_config(tmp_path: Path, sim: SimServer, broker: Broker, **mqtt: Any) -> Config:
-    """The e2e config with MQTT on, pointing at `broker`, with short timings."""
+def mqtt_config(tmp_path: Path, sim: SimServer, broker: Broker, *, secret: str | None = None,
+                campaign: dict[str, Any] | None = None, **mqtt: Any) -> Config:
+    """The e2e config with MQTT on, pointing at `broker`, with short timings (and `secret` resolved)."""
     section: dict[str, Any] = {
         "enabled": True, "host": broker.host, "port": broker.port, "reconnect_initial_s": 0.05,
         "reconnect_max_s": 0.3, "stats_interval_s": 0.2, "keepalive_s": 5,
@@ -41,7 +43,10 @@ def mqtt_config(tmp_path: Path, sim: SimServer, broker: Broker, **mqtt: Any) -> 
     outbox = mqtt.pop("outbox", {})
     section.update(mqtt)
     section["outbox"].update(outbox)
-    return make_config(tmp_path, sim, extra={"mqtt": section})
+    config = make_config(tmp_path, sim, campaign=campaign, extra={"mqtt": section})
+    if secret is not None:
+        config = config.model_copy(update={"mqtt": config.mqtt.model_copy(update={"secret": SecretStr(secret)})})
+    return config
 
 
 @dataclass(frozen=True, slots=True)
