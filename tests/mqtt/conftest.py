@@ -16,6 +16,8 @@ import pytest
 from pydantic import SecretStr
 
 from dialer.config import Config
+from dialer.daemon import Daemon
+from dialer.mqtt.component import MqttComponent
 from dialer.sim import SimServer
 from tests.e2e.conftest import make_config, sim  # noqa: F401  (the simulator fixture, over TCP)
 from tests.mqtt.broker import Broker
@@ -173,3 +175,27 @@ def assert_call_order(messages: list[dict[str, Any]]) -> None:
     assert len(set(ranks)) == len(ranks), [d["state"] for d in firsts]
     assert firsts[-1]["state"] == "ended"
     assert firsts[0]["state"] == "originating"
+
+
+@contextlib.asynccontextmanager
+async def running_daemon(config: Config) -> AsyncIterator[Daemon]:
+    """The daemon in-process until the block ends (then a graceful stop), with MQTT connected."""
+    daemon = Daemon(config, install_signals=False)
+    task = asyncio.create_task(daemon.run())
+    try:
+        async with asyncio.timeout(WAIT_S):
+            while not (daemon.components and daemon.ami is not None and daemon.ami.connected):
+                if task.done():
+                    task.result()
+                await asyncio.sleep(0.01)
+            component = mqtt_of(daemon)
+            await component.connection.connected.wait()
+        yield daemon
+    finally:
+        daemon.stop()
+        assert await asyncio.wait_for(task, WAIT_S) == 0
+
+
+def mqtt_of(daemon: Daemon) -> MqttComponent:
+    """The daemon's MQTT component."""
+    return next(c for c in daemon.components if isinstance(c, MqttComponent))
