@@ -19,10 +19,12 @@ from dialer.config import Config
 from dialer.daemon import Daemon
 from dialer.mqtt.component import MqttComponent
 from dialer.sim import SimServer
-from tests.e2e.conftest import make_config, sim  # noqa: F401  (the simulator fixture, over TCP)
+from tests.e2e import conftest as e2e
+from tests.e2e.conftest import make_config
 from tests.mqtt.broker import Broker
 
 WAIT_S = 20.0  # generous: conditions are awaited, never timed
+sim = e2e.sim  # the simulator fixture (AMI over TCP), shared with the e2e tests
 
 
 @pytest.fixture

@@ -16,9 +16,11 @@ async def test_pause_add_leads_resume_stop_and_status(tmp_path, sim, broker):
     async with running_daemon(config) as daemon, Watcher(broker) as watcher:
         status = await send_command(broker, "status", {"request_id": "s1"}, request_id="s1")
         ReplyPayload.model_validate(status)
-        assert status["ok"] is True and status["node"] == "test"
+        assert status["ok"] is True
+        assert status["node"] == "test"
         assert status["result"]["campaigns"] == {"c1": "active"}
-        assert status["result"]["mqtt_connected"] is True and status["result"]["ami_connected"] is True
+        assert status["result"]["mqtt_connected"] is True
+        assert status["result"]["ami_connected"] is True
 
         paused = await send_command(broker, "pause", {"request_id": "p1", "campaign": "c1"}, request_id="p1")
         assert paused["ok"] is True

@@ -45,8 +45,10 @@ async def test_every_event_kind_arrives_and_validates(tmp_path, sim, broker):
     ended = {m[-1]["disposition"] for m in calls.values()}
     assert ended == {"answered", "busy", "no_answer"}
     answered = next(m[-1] for m in calls.values() if m[-1]["disposition"] == "answered")
-    assert answered["talk_s"] > 0 and answered["duration_s"] >= answered["talk_s"]
-    assert answered["ring_s"] is not None and answered["ended_at"] is not None
+    assert answered["talk_s"] > 0
+    assert answered["duration_s"] >= answered["talk_s"]
+    assert answered["ring_s"] is not None
+    assert answered["ended_at"] is not None
     # One message per state change, each written with the change: the outbox holds exactly these.
     outbox = await rows(config, "SELECT topic, payload, published_at FROM outbox WHERE topic LIKE '%/calls/%'")
     assert sorted(r["payload"] for r in outbox) == sorted(m.payload.decode() for m in watcher.messages
@@ -54,11 +56,13 @@ async def test_every_event_kind_arrives_and_validates(tmp_path, sim, broker):
     assert all(r["published_at"] is not None for r in outbox)
 
     statuses = [StatusPayload.model_validate(m.data) for m in watcher.on("/status")]
-    assert statuses[0].state == "online" and statuses[-1].state == "offline"
+    assert statuses[0].state == "online"
+    assert statuses[-1].state == "offline"
     assert statuses[-1].reason == "stopped"
 
     stats = [CampaignStatsPayload.model_validate(m.data) for m in watcher.on("/campaigns/c1/stats")]
-    assert stats[-1].ended == 3 and stats[-1].live_calls == 0
+    assert stats[-1].ended == 3
+    assert stats[-1].live_calls == 0
     assert stats[-1].by_disposition == {"answered": 1, "busy": 1, "no_answer": 1}
     assert stats[-1].leads.get("pending", 0) == 0
 
