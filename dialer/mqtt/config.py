@@ -34,7 +34,7 @@ class MqttOutboxConfig(_Strict):
     batch: int = Field(default=500, ge=1, le=10_000, description="rows read from the table per query")
     inflight: int = Field(default=100, ge=1, le=65_535, description="publishes awaiting PUBACK at once")
     retention_s: float = Field(default=3600.0, ge=0, description="published rows are deleted after this")
-    max_rows: int = Field(default=1_000_000, ge=1000, description="hard size limit of the table")
+    max_rows: int = Field(default=1_000_000, ge=100, description="hard size limit of the table")
     warn_rows: int = Field(default=100_000, ge=1, description="an unpublished backlog above this raises an alert")
     prune_interval_s: float = Field(default=30.0, gt=0)
     stop_timeout_s: float = Field(default=5.0, ge=0, description="how long a stop waits for the backlog to drain")
