@@ -47,9 +47,10 @@ class DemoResult:
     elapsed_s: float
 
 
-def demo_config_data(workdir: Path, sim_port: int, *, time_scale: float) -> dict[str, Any]:
+def demo_config_data(workdir: Path, sim_port: int, *, time_scale: float,
+                     mqtt: tuple[str, int] | None = None) -> dict[str, Any]:
     """The demo's config as TOML-shaped data (also written to dialer.toml for later commands)."""
-    return {
+    data: dict[str, Any] = {
         "node": {"name": "demo"},
         "database": {"path": "dialer.db"},
         "logging": {"level": "info", "format": "json"},
@@ -80,6 +81,10 @@ def demo_config_data(workdir: Path, sim_port: int, *, time_scale: float) -> dict
             "amd": True,
         }},
     }
+    if mqtt is not None:
+        # An anonymous broker, e.g. a local mosquitto: watch with mosquitto_sub -t 'dialer/#' -v.
+        data["mqtt"] = {"enabled": True, "host": mqtt[0], "port": mqtt[1], "stats_interval_s": 1.0}
+    return data
 
 
 def write_leads(path: Path, count: int, seed: int) -> None:
@@ -110,6 +115,7 @@ async def run_demo(
     time_scale: float = 0.05,
     on_progress: Callable[[int, int], None] | None = None,
     log_stream: Any = None,
+    mqtt: tuple[str, int] | None = None,
 ) -> DemoResult:
     """Run the demo campaign to completion; returns where its files are."""
     clock = SystemClock()
@@ -122,7 +128,7 @@ async def run_demo(
         spool_dir=workdir / "spool", time_scale=time_scale, seed=seed, log_path=sim_log,
     )
     async with SimServer(sim_config) as sim:
-        data = demo_config_data(workdir, sim.port, time_scale=time_scale)
+        data = demo_config_data(workdir, sim.port, time_scale=time_scale, mqtt=mqtt)
         config_path = workdir / "dialer.toml"
         config_path.write_text(tomli_w.dumps(data), encoding="utf-8")
         config = parse_config(data, source=str(config_path), require_secret=False, base_dir=workdir)
