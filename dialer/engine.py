@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import secrets
 import sqlite3
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -101,14 +101,17 @@ class Engine:
         self._campaign_states: dict[str, str] = {}
         self._campaign_states_at = -1.0
         self._idle_campaigns: set[str] = set()
+        # Seconds from the event that ended a call to the commit of its outcome (most recent calls).
+        self.commit_latencies: deque[float] = deque(maxlen=100_000)
 
     @staticmethod
     def _campaign_pacing(config: Config) -> dict[str, PacingConfig]:
         return {name: c.pacing for name, c in config.campaigns.items()}
 
-    def wanted_events(self) -> frozenset[str]:
+    @staticmethod
+    def wanted_events() -> frozenset[str]:
         """AMI events worth decoding."""
-        return self.tracker.wanted_events() | {"Shutdown", "FullyBooted", "CoreShowChannel",
+        return CallTracker.wanted_events() | {"Shutdown", "FullyBooted", "CoreShowChannel",
                                               "CoreShowChannelsComplete"}
 
     def alert(self, kind: str, message: str, **data: Any) -> Alert:
@@ -397,7 +400,10 @@ class Engine:
         except BaseException:
             self._pending_changes[:0] = changes  # keep them for the next flush
             raise
+        committed = self.clock.monotonic()
         for change in changes:
+            if change.final and change.call.call_id in written:
+                self.commit_latencies.append(committed - change.mono)
             self._log_change(change, written)
         self._run_event_hooks(events)
 
