@@ -163,8 +163,7 @@ class SimServer:
         assert self._loop is not None
         if self._boot_handle is not None:
             self._boot_handle.cancel()
-        delay = BOOT_FULLY_BOOTED_S * self.pbx.scale if self.pbx.scale else 0.0
-        self._boot_handle = self._loop.call_later(delay, self._boot_complete)
+        self._boot_handle = self._loop.call_later(BOOT_FULLY_BOOTED_S, self._boot_complete)
 
     def _boot_complete(self) -> None:
         self._boot_handle = None
