@@ -46,7 +46,7 @@ class Pbx:
         self.counters = Counters()
         self.channels: dict[str, Channel] = {}
         self.by_uid: dict[str, Channel] = {}
-        self.calls: set[Call] = set()
+        self.calls: dict[Call, None] = {}  # an ordered set: shutdown hangs up in Originate order
         self.listen_mask = 0  # union of the event classes some session receives (set by the server)
         self.accepting = True
         self.max_live_calls = 0
@@ -76,7 +76,7 @@ class Pbx:
         else:
             plan = CalleePlan(Outcome.CHANNEL_FAILURE, 0.0, 0.0)  # unknown technology (file 08)
         call = Call(self, req, target, plan, on_result)
-        self.calls.add(call)
+        self.calls[call] = None
         self.max_live_calls = max(self.max_live_calls, len(self.calls))
         call.start()
         return call
@@ -99,7 +99,7 @@ class Pbx:
 
     def call_ended(self, call: Call, record: CallEndRecord) -> None:
         """Bookkeeping when a call is over."""
-        self.calls.discard(call)
+        self.calls.pop(call, None)
         self._on_call_end(record)
 
     def shutdown_calls(self) -> None:
