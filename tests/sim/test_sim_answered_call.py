@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import (
+from simkit import (
     RawAmi,
     assert_catalogue_shape,
     detailed_legs,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import RawAmi, assert_catalogue_shape, load_transcript, run_call
+from simkit import RawAmi, assert_catalogue_shape, load_transcript, run_call
 
 from dialer.sim import SimServer
 

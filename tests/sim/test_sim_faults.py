@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from conftest import RawAmi, assert_catalogue_shape, load_transcript, parse_stream, send_originate, wait_idle
+from simkit import RawAmi, assert_catalogue_shape, load_transcript, parse_stream, send_originate, wait_idle
 
 from dialer.sim import Outcome, Profile, Rule, SimConfig, SimServer
 
