@@ -72,6 +72,8 @@ CREATE UNIQUE INDEX attempts_one_live_per_number ON attempts (number) WHERE stat
 CREATE INDEX attempts_number_time ON attempts (number, created_at);
 CREATE INDEX attempts_campaign_ended ON attempts (campaign_id, ended_at);
 CREATE INDEX attempts_lead ON attempts (lead_id);
+-- Unfinished attempts of a node, read at every start to reconcile them.
+CREATE INDEX attempts_live ON attempts (node) WHERE state <> 'ended';
 CREATE TABLE audit (
     id INTEGER PRIMARY KEY,
     at REAL NOT NULL,
