@@ -115,9 +115,13 @@ async def fetch_unpublished(tx: Tx, after_id: int, limit: int) -> list[OutboxRow
     return [OutboxRow(row[0], row[1], row[2].encode("utf-8")) for row in rows]
 
 
-async def mark_published(tx: Tx, ids: Sequence[int], now: float) -> None:
-    """Record that the broker acknowledged these rows."""
-    await tx.executemany("UPDATE outbox SET published_at = ? WHERE id = ?", [(now, row_id) for row_id in ids])
+async def mark_published(tx: Tx, first_id: int, last_id: int, now: float) -> None:
+    """Record that the broker acknowledged every unpublished row from `first_id` to `last_id`.
+
+    A range is exact: rows are sent in id order, every unpublished row in the range was sent, and a
+    row committed later has a higher id (the table's largest id is never pruned, see prune_step)."""
+    await tx.execute("UPDATE outbox SET published_at = ? WHERE id BETWEEN ? AND ? AND published_at IS NULL",
+                     (now, first_id, last_id))
 
 
 async def backlog(tx: Tx) -> int:
@@ -150,10 +154,13 @@ def prune_step(conn: sqlite3.Connection, now: float, retention_s: float, max_row
     the caller raises an alert). Walks the primary key: never a scan of the whole table."""
     cutoff = now - retention_s
     deleted = 0
-    # Rows are published in id order, so the old published rows are a prefix of the table.
+    # Rows are published in id order, so the old published rows are a prefix of the table. The row
+    # with the largest id always stays: SQLite gives a new row max(id) + 1, so deleting it could hand
+    # out an id again, behind the publisher's read position.
+    newest = conn.execute("SELECT MAX(id) FROM outbox").fetchone()[0]
     last = None
     for row_id, published_at in conn.execute("SELECT id, published_at FROM outbox ORDER BY id LIMIT ?", (step,)):
-        if published_at is None or published_at > cutoff:
+        if published_at is None or published_at > cutoff or row_id == newest:
             break
         last = row_id
     if last is not None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
+import time
 from collections import deque
 from collections.abc import Awaitable
 
@@ -20,7 +22,7 @@ import structlog
 
 from dialer.clock import Clock
 from dialer.mqtt.config import MqttConfig
-from dialer.mqtt.outbox import fetch_unpublished, mark_published
+from dialer.mqtt.outbox import OutboxRow, fetch_unpublished, mark_published
 from dialer.store import Database
 
 log = structlog.get_logger("dialer.mqtt.publisher")
@@ -45,28 +47,33 @@ class OutboxPublisher:
 
     async def run(self, client: aiomqtt.Client, stopping: asyncio.Event) -> None:
         """Publish until `stopping` is set and everything is acknowledged; raises if the broker fails."""
-        window: deque[tuple[int, asyncio.Task[None]]] = deque()
-        acked: list[int] = []
+        buffer: deque[OutboxRow] = deque()  # read from the table, not yet handed to the client
+        window: deque[tuple[int, float, asyncio.Task[None]]] = deque()  # (row id, sent at, publish)
+        acked = _Acked()
         after = 0
         exhausted = False
         qos = self.config.qos
-        limit = self.config.outbox.batch
-        timeout = self.config.ack_timeout_s
+        batch = self.config.outbox.batch
+        # At most paho's own in-flight limit: more would only queue inside paho, whose queue handling
+        # (and aiomqtt's pending-call bookkeeping) costs time per message that grows with the queue.
+        inflight = self.config.outbox.inflight
+        ack_timeout = self.config.ack_timeout_s
         try:
             while True:
-                if len(window) < limit and (not exhausted or self._wake.is_set()):
+                if not buffer and (not exhausted or self._wake.is_set()):
                     self._wake.clear()  # before reading: a commit after this read wakes us again
                     async with self.db.read() as tx:
-                        rows = await fetch_unpublished(tx, after, limit - len(window))
-                    exhausted = len(rows) < limit - len(window)
-                    for row in rows:
-                        # Tasks start in creation order, so paho queues the PUBLISH packets in id order.
-                        publish = client.publish(row.topic, row.payload, qos=qos, timeout=timeout)
-                        window.append((row.id, asyncio.create_task(publish)))
-                        after = row.id
+                        rows = await fetch_unpublished(tx, after, batch)
+                    exhausted = len(rows) < batch
                     if rows:
-                        self.caught_up.clear()
-                        continue
+                        buffer.extend(rows)
+                        after = rows[-1].id
+                while buffer and len(window) < inflight:
+                    row = buffer.popleft()
+                    # Tasks start in creation order, so paho queues the PUBLISH packets in id order.
+                    # No aiomqtt timeout (it would cost a task per message): the head's age is checked below.
+                    publish = client.publish(row.topic, row.payload, qos=qos, timeout=math.inf)
+                    window.append((row.id, time.monotonic(), asyncio.create_task(publish)))
                 if not window:
                     await self._mark(acked)
                     self.caught_up.set()
@@ -74,40 +81,62 @@ class OutboxPublisher:
                         return
                     await _first(self._wake.wait(), stopping.wait())
                     continue
-                head = window[0][1]
-                if exhausted and not self._wake.is_set():
-                    await _first(head, self._wake.wait())
+                self.caught_up.clear()
+                head_id, sent_at, head = window[0]
+                left = sent_at + ack_timeout - time.monotonic()
+                if not buffer and exhausted and not self._wake.is_set():
+                    await _first(head, self._wake.wait(), timeout=max(left, 0.0))
                 else:
-                    await asyncio.wait({head})
-                while window and window[0][1].done():
-                    row_id, task = window.popleft()
+                    await asyncio.wait({head}, timeout=max(left, 0.0))
+                if not head.done() and time.monotonic() >= sent_at + ack_timeout:
+                    raise aiomqtt.MqttError(f"no acknowledgement for outbox row {head_id} within {ack_timeout} s")
+                while window and window[0][2].done():
+                    row_id, _, task = window.popleft()
                     task.result()  # a failed publish raises: the session ends and reconnects
-                    acked.append(row_id)
-                if len(acked) >= MARK_EVERY or not window:
+                    acked.add(row_id)
+                if acked.count >= MARK_EVERY or not window:
                     await self._mark(acked)
         finally:
-            for _, task in window:
+            for _, _, task in window:
                 task.cancel()
             # Rows the broker acknowledged are published, even if the connection died since.
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._mark(acked))
 
-    async def _mark(self, acked: list[int]) -> None:
-        if not acked:
+    async def _mark(self, acked: _Acked) -> None:
+        if not acked.count:
             return
-        ids = list(acked)
+        first, last, count = acked.first, acked.last, acked.count
         acked.clear()
         async with self.db.write() as tx:
-            await mark_published(tx, ids, self.clock.now())
-        self.published += len(ids)
+            await mark_published(tx, first, last, self.clock.now())
+        self.published += count
 
 
-async def _first(*awaitables: Awaitable[object]) -> None:
-    """Wait until the first of these completes; cancel the helper tasks made for the others."""
+class _Acked:
+    """The acknowledged rows not yet marked: always the next ids in table order, so a range."""
+
+    def __init__(self) -> None:
+        self.first = 0
+        self.last = 0
+        self.count = 0
+
+    def add(self, row_id: int) -> None:
+        if not self.count:
+            self.first = row_id
+        self.last = row_id
+        self.count += 1
+
+    def clear(self) -> None:
+        self.count = 0
+
+
+async def _first(*awaitables: Awaitable[object], timeout: float | None = None) -> None:
+    """Wait until the first of these completes (or the timeout); cancel the helper tasks made here."""
     futures = [asyncio.ensure_future(item) for item in awaitables]
     made = [f for f, item in zip(futures, awaitables, strict=True) if f is not item]
     try:
-        await asyncio.wait(futures, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(futures, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
     finally:
         for future in made:
             if not future.done():

@@ -22,8 +22,8 @@ async def test_published_rows_past_the_retention_are_deleted_first(tmp_path):
         await _fill(db, 30, at=100.0)
         async with db.write() as tx:
             first = await fetch_unpublished(tx, 0, 20)
-            await mark_published(tx, [r.id for r in first[:10]], now=100.0)  # old
-            await mark_published(tx, [r.id for r in first[10:20]], now=190.0)  # within the retention
+            await mark_published(tx, first[0].id, first[9].id, now=100.0)  # old
+            await mark_published(tx, first[10].id, first[19].id, now=190.0)  # within the retention
             result = await tx.run(prune_step, 200.0, 60.0, 1000)
         assert (result.deleted_published, result.dropped_unpublished, result.more) == (10, 0, False)
         async with db.read() as tx:
@@ -37,7 +37,7 @@ async def test_over_the_size_limit_published_rows_go_before_unpublished_ones(tmp
         await _fill(db, 250, at=100.0)
         async with db.write() as tx:
             batch = await fetch_unpublished(tx, 0, 100)
-            await mark_published(tx, [r.id for r in batch[:100]], now=150.0)
+            await mark_published(tx, batch[0].id, batch[99].id, now=150.0)
             # 250 rows, limit 120: the 100 published rows go, then the 30 oldest unpublished.
             result = await tx.run(prune_step, 160.0, 3600.0, 120)
         assert (result.deleted_published, result.dropped_unpublished, result.rows_left) == (100, 30, 120)
@@ -50,9 +50,21 @@ async def test_prune_steps_are_bounded(tmp_path):
     async with Database.open(tmp_path / "d.db") as db:
         await _fill(db, 50, at=100.0)
         async with db.write() as tx:
-            await mark_published(tx, [r.id for r in await fetch_unpublished(tx, 0, 50)], now=100.0)
+            await mark_published(tx, 1, 50, now=100.0)
             result = await tx.run(prune_step, 1000.0, 0.0, 1000, 20)
         assert (result.deleted_published, result.more) == (20, True)
+
+
+async def test_the_newest_row_is_kept_so_ids_never_go_back(tmp_path):
+    async with Database.open(tmp_path / "d.db") as db:
+        await _fill(db, 10, at=100.0)
+        async with db.write() as tx:
+            await mark_published(tx, 1, 10, now=100.0)
+            result = await tx.run(prune_step, 1000.0, 0.0, 1000)
+        assert result.deleted_published == 9
+        await _fill(db, 1, at=1000.0)
+        async with db.read() as tx:
+            assert [r.id for r in await fetch_unpublished(tx, 10, 10)] == [11]  # behind no read position
 
 
 async def test_a_long_outage_raises_backlog_and_overflow_alerts_and_keeps_the_newest(tmp_path, sim):
