@@ -149,10 +149,13 @@ async def send_command(broker: Broker, verb: str, payload: bytes | dict[str, Any
     body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
     async with aiomqtt.Client(broker.host, broker.port, username=username, password=password,
                               identifier=f"operator-{uuid.uuid4().hex[:8]}", timeout=5) as client:
-        await client.subscribe(f"{prefix}reply/{request_id}", qos=1)
+        reply_topic = f"{prefix}reply/{request_id}"
+        await client.subscribe(reply_topic, qos=1)
         await client.publish(f"{prefix}cmd/{verb}", body, qos=1)
         async with asyncio.timeout(WAIT_S):
             async for message in client.messages:
+                if message.topic.value != reply_topic:
+                    continue  # amqtt (the fallback broker) hands out retained messages of other topics
                 assert isinstance(message.payload, bytes)
                 reply: dict[str, Any] = json.loads(message.payload)
                 return reply
