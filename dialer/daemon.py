@@ -118,7 +118,8 @@ class Daemon:
         except ConfigError as exc:
             log.error("reload_rejected", problems=exc.problems, note="keeping the running config")
             return False
-        unchangeable = [key for key in ("database", "node", "ami") if getattr(new, key) != getattr(self.config, key)]
+        restart_keys = ("database", "node", "ami", "mqtt")
+        unchangeable = [key for key in restart_keys if getattr(new, key) != getattr(self.config, key)]
         if unchangeable:
             log.warning("reload_partial", needs_restart=unchangeable)
         self.config = new

@@ -158,7 +158,11 @@ class MqttComponent:
         qos = self.config.qos
         await client.publish(self.topics.status, self._status("online"), qos=qos, retain=True)
         if self.config.commands:
-            await client.subscribe(self.topics.commands, qos=qos)
+            granted = await client.subscribe(self.topics.commands, qos=qos)
+            if any(int(getattr(code, "value", code)) >= 0x80 for code in granted):
+                # Events still flow; only commands are off. Usually the broker's ACL (config/mosquitto/).
+                log.error("mqtt_commands_refused", topic=self.topics.commands, broker=self.connection.address,
+                          note="the broker refused the subscription; check its ACL for this user")
         publish = asyncio.create_task(self.publisher.run(client, self._stopping), name="mqtt-publisher")
         stats = asyncio.create_task(self.stats.run(client, self._stopping), name="mqtt-stats")
         try:

@@ -89,3 +89,4 @@ async def _status_over_tls(broker: Broker, ca: Path) -> dict:
                 assert isinstance(message.payload, bytes)
                 return json.loads(message.payload)
     raise AssertionError("no reply")
+
