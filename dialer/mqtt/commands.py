@@ -9,10 +9,11 @@ message: the broker's ACL decides who may publish on `cmd/#` (see config/mosquit
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
-import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Annotated, Any
 
 import structlog
@@ -112,44 +113,13 @@ def refuse(field: str, reason: str) -> CommandRefused:
 # -- the DNC store -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class DncEntry:
-    """One number for a DNC list: the internal list (campaign None) or a campaign's."""
-
-    number: str
-    campaign: str | None
-    expires_at: float | None
-    source: str
-    note: str | None
-
-
-class DncUnavailable(Exception):
-    """This database has no DNC table yet (it comes with the compliance migration)."""
-
-
-def store_dnc_entries(conn: sqlite3.Connection, entries: Sequence[DncEntry], now: float) -> int:
-    """Write DNC entries (for `tx.run`); the one place MQTT touches the DNC table.
-
-    The table arrives with the compliance work's migration; until a database has it, refuse rather
-    than pretend (the caller tells the requester)."""
-    if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'dnc'").fetchone() is None:
-        raise DncUnavailable("this database has no DNC table yet")
-    columns = {row[1] for row in conn.execute("PRAGMA table_info(dnc)")}
-    wanted = {"number": None, "campaign_id": None, "expires_at": None, "source": None, "note": None,
-              "created_at": None}
-    use = [name for name in wanted if name in columns]
-    if "number" not in use:
-        raise DncUnavailable("the DNC table has no number column")
-    values = {
-        "number": lambda e: e.number, "campaign_id": lambda e: e.campaign, "expires_at": lambda e: e.expires_at,
-        "source": lambda e: e.source, "note": lambda e: e.note, "created_at": lambda e: now,
-    }
-    before = conn.total_changes
-    conn.executemany(
-        f"INSERT OR IGNORE INTO dnc ({', '.join(use)}) VALUES ({', '.join('?' * len(use))})",
-        [tuple(values[name](entry) for name in use) for entry in entries],
-    )
-    return conn.total_changes - before
+def compliance_store() -> ModuleType | None:
+    """The compliance store (`dialer.store.compliance`: DNC lists, migration 2), or None in a build
+    that does not have it yet; add_dnc then refuses and changes nothing."""
+    try:
+        return importlib.import_module("dialer.store.compliance")
+    except ModuleNotFoundError:
+        return None
 
 
 # -- the handler ---------------------------------------------------------------------------------
@@ -269,23 +239,25 @@ class CommandHandler:
         if command.campaign is not None and command.campaign not in self.ctx.engine.config.campaigns:
             raise refuse("campaign", f"no campaign {command.campaign!r} in this node's config")
         numbers = await asyncio.to_thread(_normalise_all, [(raw, command.region or "ZZ") for raw in command.numbers])
-        errors = [ErrorDetail(field=f"numbers.{i}", reason=result + ("" if command.region else
-                                                                       " (give region for national numbers)"))
+        hint = "" if command.region else " (give region for national numbers)"
+        errors = [ErrorDetail(field=f"numbers.{i}", reason=result + hint)
                   for i, result in enumerate(numbers) if isinstance(result, str)]
         if errors:
             raise CommandRefused(errors)
-        now = self.ctx.clock.now()
-        entries = [DncEntry(n.e164, command.campaign, command.expires_at, "mqtt", command.note)
-                   for n in numbers if isinstance(n, PhoneNumber)]
-        try:
-            async with self.ctx.db.write() as tx:
-                added = await tx.run(store_dnc_entries, entries, now)
-                await _audit(tx, now, command.campaign,
-                             f"add_dnc of {len(entries)} numbers by MQTT request {command.request_id}")
-        except DncUnavailable as exc:
-            raise refuse("payload", f"DNC lists cannot be changed on this node: {exc}") from None
-        return {"added": added, "already_listed": len(entries) - added,
-                "list": f"campaign:{command.campaign}" if command.campaign else "internal"}
+        store = compliance_store()
+        if store is None:
+            raise refuse("payload", "DNC lists cannot be changed on this node: this build has no DNC store")
+        kind = store.DncKind.CAMPAIGN if command.campaign else store.DncKind.INTERNAL
+        source = f"mqtt request {command.request_id}" + (f": {command.note}" if command.note else "")
+        unique = list(dict.fromkeys(n.e164 for n in numbers if isinstance(n, PhoneNumber)))
+        entries = [store.NewDncEntry(number=e164, kind=kind, campaign=command.campaign, source=source,
+                                     expires_at=command.expires_at) for e164 in unique]
+        stamp = store.ChangeStamp(actor="mqtt", now=self.ctx.clock.now(), hash_key=await self.ctx.db.hash_key())
+        # One transaction: the entries and their audit rows; the engine picks the change up by its
+        # revision before it claims the next leads.
+        async with self.ctx.db.write() as tx:
+            revision = await store.add_dnc(tx, entries, stamp)
+        return {"added": len(entries), "list": kind.value, "campaign": command.campaign, "revision": revision}
 
     async def _status(self) -> dict[str, Any]:
         engine = self.ctx.engine

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
+from dialer.mqtt.commands import compliance_store
 from dialer.mqtt.payloads import ReplyPayload
 from tests.e2e.conftest import ANSWERED, number, rows
 from tests.mqtt.conftest import Watcher, mqtt_config, mqtt_of, running_daemon, send_command
@@ -96,12 +95,29 @@ async def _snapshot(config) -> dict[str, object]:
         }
 
 
-@pytest.mark.parametrize("payload", [{"request_id": "d1", "numbers": ["+14155550188"]}])
-async def test_add_dnc_validates_numbers_and_says_when_there_is_no_dnc_table(tmp_path, sim, broker, payload):
+async def test_add_dnc_lists_the_numbers_and_the_gate_blocks_them(tmp_path, sim, broker):
     config = mqtt_config(tmp_path, sim, broker)
-    async with running_daemon(config):
+    listed, other = number(ANSWERED, 88), number(ANSWERED, 89)
+    async with running_daemon(config), Watcher(broker) as watcher:
+        await send_command(broker, "pause", {"request_id": "p1", "campaign": "c1"}, request_id="p1")
+        await send_command(broker, "add_leads", {"request_id": "a1", "campaign": "c1",
+                                                 "leads": [{"number": listed}, {"number": other}]}, request_id="a1")
+        payload = {"request_id": "d1", "numbers": [listed, "(415) 555-8888"], "region": "US", "note": "by phone"}
         reply = await send_command(broker, "add_dnc", payload, request_id="d1")
-    assert reply["ok"] is False
-    assert reply["errors"][0]["field"] == "payload"
-    assert "no DNC table" in reply["errors"][0]["reason"]
-    assert "4155550188" not in json.dumps(reply)
+        if compliance_store() is None:  # a build without the compliance store: refused, nothing changed
+            assert reply["ok"] is False
+            assert reply["errors"] == [{"field": "payload", "reason": "DNC lists cannot be changed on this "
+                                                                      "node: this build has no DNC store"}]
+            return
+        assert reply["ok"] is True, reply
+        assert reply["result"]["added"] == 2
+        assert reply["result"]["list"] == "internal"
+        await send_command(broker, "resume", {"request_id": "r1", "campaign": "c1"}, request_id="r1")
+        await watcher.wait_for(lambda: any(m[-1]["state"] == "ended" for m in watcher.calls().values()))
+    assert listed[2:] not in json.dumps(reply)
+    entries = await rows(config, "SELECT number, list, actor, source FROM dnc_entries ORDER BY number")
+    assert [e["number"] for e in entries] == sorted([listed, "+14155558888"])
+    expected = ("internal", "mqtt", "mqtt request d1: by phone")
+    assert {(e["list"], e["actor"], e["source"]) for e in entries} == {expected}
+    attempts = await rows(config, "SELECT number FROM attempts")
+    assert attempts == [{"number": other}]  # the listed number was never dialled
