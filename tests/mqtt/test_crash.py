@@ -5,54 +5,24 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
-import sys
 from pathlib import Path
 
 from dialer.config import load_config
 from dialer.mqtt.payloads import StatusPayload
-from tests.e2e.conftest import LONG, SECRET, import_numbers, number, rows
+from tests.cli.test_commands import DIALER
+from tests.cli.test_commands import write_config as cli_config
+from tests.e2e.conftest import LONG, import_numbers, number, rows
 from tests.mqtt.broker import Broker
 from tests.mqtt.conftest import WAIT_S, Watcher, assert_call_order
 
-DIALER = [sys.executable, "-m", "dialer"]
-
 
 def write_config(tmp_path: Path, sim_port: int, broker: Broker) -> Path:
-    secret = tmp_path / "ami-secret"
-    secret.write_text(SECRET + "\n")
-    os.chmod(secret, 0o600)
-    path = tmp_path / "dialer.toml"
-    path.write_text(f"""
+    """The CLI tests' config (simulator, secret file, compliance for tests) with MQTT on."""
+    return cli_config(tmp_path, sim_port, extra=f"""
 [node]
 name = "crashy"
-[database]
-path = "dialer.db"
-[logging]
-format = "json"
-[ami]
-port = {sim_port}
-secret_file = "{secret}"
-reconnect_initial_s = 0.05
-[dialing]
-poll_interval_s = 0.02
-drain_timeout_s = 20
-event_timeout_s = 2
 [retry.rules]
-[dialing.pacing]
-max_concurrent_calls = 20
-max_originations_per_s = 100
-[trunks.sim]
-channel = "Local/{{number}}@callees"
-number_format = "e164_no_plus"
-[campaigns.c1]
-trunk = "sim"
-caller_id = '"Test" <+14155550100>'
-context = "dialer"
-[campaigns.c1.pacing]
-max_concurrent_calls = 10
-max_originations_per_s = 100
 [mqtt]
 enabled = true
 host = "{broker.host}"
@@ -61,7 +31,6 @@ reconnect_initial_s = 0.05
 reconnect_max_s = 0.3
 stats_interval_s = 0.2
 """)
-    return path
 
 
 async def _start(path: Path) -> asyncio.subprocess.Process:
