@@ -1,16 +1,22 @@
 """One broker connection at a time, with an explicit reconnect loop and capped backoff.
 
-aiomqtt 2.x neither reconnects by itself nor fails a publish that waits for its PUBACK when the
-connection drops (it waits for its timeout); it raises when asked to publish while disconnected.
-So each connection is a fresh `aiomqtt.Client`, and a session (the caller's coroutine) runs beside
-a watcher that ends the session the moment the connection is lost. The workaround lives in
-`_watch_connection`, and nowhere else.
+aiomqtt 2.x workarounds, all of them here (pin <3: 3.0 changes this API):
+1. It neither reconnects by itself nor fails a publish that waits for its PUBACK when the connection
+   drops (the publish waits for its timeout), and it raises when asked to publish while disconnected.
+   So each connection is a fresh `aiomqtt.Client`, and the session (the caller's coroutine) runs
+   beside `_watch_connection`, which ends it the moment the connection is lost.
+2. Every publish with a timeout costs an extra task and timer; its pending-call bookkeeping walks
+   every pending call per publish, and warns past 10 of them. `publish_acknowledged` publishes
+   without aiomqtt's timeout (the publisher checks the age of its oldest unacknowledged message
+   instead), and `_client` raises the warning threshold; the publisher keeps at most
+   `outbox.inflight` publishes pending (paho's own in-flight limit), so the walk stays short.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import random
 import ssl
 from collections.abc import Awaitable, Callable
@@ -44,6 +50,11 @@ class Will:
     payload: bytes
     qos: int
     retain: bool = True
+
+
+def publish_acknowledged(client: aiomqtt.Client, topic: str, payload: bytes, qos: int) -> Awaitable[None]:
+    """Publish; the awaitable completes at the broker's acknowledgement (workaround 2: no timeout)."""
+    return client.publish(topic, payload, qos=qos, timeout=math.inf)
 
 
 def tls_context(config: MqttConfig) -> ssl.SSLContext | None:
@@ -115,8 +126,8 @@ class Connection:
             tls_context=self._tls,
             max_inflight_messages=config.outbox.inflight,
         )
-        # A full publish window is normal here, not the "pending calls" warning aiomqtt logs past 10.
-        client.pending_calls_threshold = config.outbox.batch + 100
+        # Workaround 2: a full publish window is normal here, not worth aiomqtt's warning past 10.
+        client.pending_calls_threshold = config.outbox.inflight + 100
         return client
 
     async def run(self, session: Session, stopping: asyncio.Event) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import time
 from collections import deque
 from collections.abc import Awaitable
@@ -22,6 +21,7 @@ import structlog
 
 from dialer.clock import Clock
 from dialer.mqtt.config import MqttConfig
+from dialer.mqtt.connection import publish_acknowledged
 from dialer.mqtt.outbox import OutboxRow, fetch_unpublished, mark_published
 from dialer.store import Database
 
@@ -55,7 +55,7 @@ class OutboxPublisher:
         qos = self.config.qos
         batch = self.config.outbox.batch
         # At most paho's own in-flight limit: more would only queue inside paho, whose queue handling
-        # (and aiomqtt's pending-call bookkeeping) costs time per message that grows with the queue.
+        # (and aiomqtt's pending-call bookkeeping, see connection.py) costs time that grows with the queue.
         inflight = self.config.outbox.inflight
         ack_timeout = self.config.ack_timeout_s
         try:
@@ -71,8 +71,8 @@ class OutboxPublisher:
                 while buffer and len(window) < inflight:
                     row = buffer.popleft()
                     # Tasks start in creation order, so paho queues the PUBLISH packets in id order.
-                    # No aiomqtt timeout (it would cost a task per message): the head's age is checked below.
-                    publish = client.publish(row.topic, row.payload, qos=qos, timeout=math.inf)
+                    # No per-message timeout: the head's age is checked below.
+                    publish = publish_acknowledged(client, row.topic, row.payload, qos)
                     window.append((row.id, time.monotonic(), asyncio.create_task(publish)))
                 if not window:
                     await self._mark(acked)
