@@ -19,6 +19,7 @@ import contextlib
 import math
 import random
 import ssl
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -33,6 +34,8 @@ log = structlog.get_logger("dialer.mqtt")
 
 Session = Callable[[aiomqtt.Client], Awaitable[None]]
 MessageHandler = Callable[[aiomqtt.Client, aiomqtt.Message], Awaitable[None]]
+
+STABLE_S = 10.0  # a session that lasted this long resets the backoff and counts the next loss as news
 
 # CONNACK codes of MQTT 3.1.1 (4, 5) and 5.0 (134, 135) that mean "these credentials are refused".
 _AUTH_CODES = frozenset({4, 5, 134, 135})
@@ -137,16 +140,16 @@ class Connection:
         while not stopping.is_set():
             reason: str
             refused = False
+            connected_at: float | None = None
             try:
                 async with self._client() as client:
+                    connected_at = time.monotonic()
                     self.connections += 1
                     self.connected.set()
-                    delay = self.config.reconnect_initial_s
                     if self._reported:
                         log.info("mqtt_reconnected", broker=self.address)
                     else:
                         log.info("mqtt_connected", broker=self.address, client_id=self.identifier)
-                    self._reported.clear()
                     await self._session(client, session)
                     return  # the session ended by itself: we are stopping
             except MqttConnectError as exc:
@@ -163,6 +166,11 @@ class Connection:
                 reason = f"session failed: {type(exc).__name__}: {exc}"
             finally:
                 self.connected.clear()
+            if connected_at is not None and time.monotonic() - connected_at >= STABLE_S:
+                # A session that lasted: this is a new outage, and the backoff starts over. One that
+                # failed at once (a broker that accepts and then drops us) keeps backing off, quietly.
+                self._reported.clear()
+                delay = self.config.reconnect_initial_s
             self._report_down(reason, refused)
             if stopping.is_set():
                 return
