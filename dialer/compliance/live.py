@@ -142,7 +142,7 @@ class LiveCompliance:
 
     # -- registries -------------------------------------------------------------------------------
 
-    def _floor(self) -> CompliancePolicy:
+    def floor(self) -> CompliancePolicy:
         """The global policy, plus: every region a registry on record covers requires a loaded registry."""
         policy = self.config.compliance
         covered: set[str] = set()
@@ -155,7 +155,7 @@ class LiveCompliance:
         return policy.model_copy(update={"required_registry_regions": required})
 
     def _build_gate(self) -> Gate:
-        return build_gate(self._floor(), self.index)
+        return build_gate(self.floor(), self.index)
 
     def _set_gate(self) -> None:
         self.gate = self._build_gate()
