@@ -52,11 +52,11 @@ def parse_expiry(text: str, now: float) -> float:
     return parse_time(text)
 
 
-def iso(ts: float | None) -> str:
+def iso(ts: float | None, timespec: str = "seconds") -> str:
     """Unix seconds as ISO-8601 UTC ("" for None)."""
     if ts is None:
         return ""
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec=timespec).replace("+00:00", "Z")
 
 
 def typed_number(raw: str, region: str) -> PhoneNumber:
