@@ -329,19 +329,31 @@ async def record_registry(tx: Tx, record: RegistryRecord, stamp: ChangeStamp) ->
         "count = excluded.count, checksum = excluded.checksum, country_code = excluded.country_code, "
         "regions = excluded.regions, source_file = excluded.source_file, actor = excluded.actor",
         (record.name, record.path, record.data_as_of, record.loaded_at, record.count, record.checksum,
-         record.country_code, " ".join(record.regions), record.source_file, record.actor),
+         record.country_code, " ".join(record.regions), record.source_file, stamp.actor),
     )
     await tx.run(_audit_change, stamp, "registry_import", None, None, "dnc.registry",
                  f"registry {record.name!r}: {record.count} numbers from {record.source_file}, "
                  f"checksum {record.checksum}")
 
 
+def _registry(r: Row) -> RegistryRecord:
+    return RegistryRecord(r["name"], r["path"], r["data_as_of"], r["loaded_at"], r["count"], r["checksum"],
+                          r["country_code"], tuple(r["regions"].split()), r["source_file"], r["actor"])
+
+
 async def registries(tx: Tx) -> list[RegistryRecord]:
     """Every registry on record."""
-    rows = await tx.fetchall("SELECT * FROM registries ORDER BY name")
-    return [RegistryRecord(r["name"], r["path"], r["data_as_of"], r["loaded_at"], r["count"], r["checksum"],
-                           r["country_code"], tuple(r["regions"].split()), r["source_file"], r["actor"])
-            for r in rows]
+    return [_registry(r) for r in await tx.fetchall("SELECT * FROM registries ORDER BY name")]
+
+
+async def remove_registry(tx: Tx, name: str, stamp: ChangeStamp) -> RegistryRecord | None:
+    """Take a registry off record (the caller deletes its file); returns what it was."""
+    row = await tx.fetchone("SELECT * FROM registries WHERE name = ?", (name,))
+    if row is None:
+        return None
+    await tx.execute("DELETE FROM registries WHERE name = ?", (name,))
+    await tx.run(_audit_change, stamp, "registry_remove", None, None, "dnc.registry", f"registry {name!r} removed")
+    return _registry(row)
 
 
 # -- gate facts ---------------------------------------------------------------------------------
