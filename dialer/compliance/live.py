@@ -92,6 +92,7 @@ class LiveCompliance:
         self._files: dict[str, _FileId] = {}
         self._unreadable: dict[str, _FileId | None] = {}
         self._age_state: dict[str, str] = {}
+        self._early_alerts: list[tuple[str, str, dict[str, Any]]] = []
         self._engine: _EngineLike | None = None
         self._pending: set[asyncio.Task[None]] = set()
         self._loop: asyncio.Task[None] | None = None
@@ -233,6 +234,8 @@ class LiveCompliance:
         if self._engine is not None:
             self._engine.alert(kind, message, **data)
         else:
+            # Found while loading, before the engine exists: raised for real once it is attached.
+            self._early_alerts.append((kind, message, data))
             log.warning("alert", kind=kind, message=message, **data)
 
     # -- opt-outs -----------------------------------------------------------------------------------
@@ -267,15 +270,19 @@ class LiveCompliance:
         engine.optout_hooks.append(self.on_optout)
         engine.gate_sync.append(self.sync)
 
+    async def start(self) -> None:
+        """Raise what loading found, check registry ages, and begin the periodic registry check."""
+        if self._engine is not None:
+            for kind, message, data in self._early_alerts:
+                self._engine.alert(kind, message, **data)
+        self._early_alerts.clear()
+        self.check_ages()
+        self._loop = asyncio.create_task(self._run(), name="compliance-refresh")
+
     def reload(self, config: Config) -> None:
         """A reloaded config: new global policy (the gate's floor), registry refresh settings."""
         self.config = config
         self._set_gate()
-
-    async def start(self) -> None:
-        """Begin the periodic registry check."""
-        self.check_ages()
-        self._loop = asyncio.create_task(self._run(), name="compliance-refresh")
 
     async def stop(self) -> None:
         """Stop the periodic check; wait for opt-outs still being written."""

@@ -172,6 +172,12 @@ async def test_a_registry_on_record_that_cannot_be_loaded_blocks_the_numbers_it_
     live = await LiveCompliance.load(config_for(tmp_path), db, clock)
     assert verdict(live, B, clock) == "dnc.registry_age"  # no US registry loaded, and one is on record
     assert verdict(live, "+442079460958", clock) == "allow"
+    recorder = Recorder()
+    live.attach(recorder)
+    await live.start()  # what loading found reaches the engine's alert hooks
+    await live.stop()
+    assert [kind for kind, _ in recorder.alerts] == ["registry_unreadable"]
+    assert "is missing; its numbers are blocked" in recorder.alerts[0][1]
 
 
 async def test_stale_registry_alerts_once_per_change_of_state(tmp_path, db):
