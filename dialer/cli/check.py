@@ -7,8 +7,11 @@ attempt history, consents and abandon counts it reads from the store before dial
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import time
+from collections import Counter
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -60,13 +63,14 @@ def _gate(live: LiveCompliance, campaign: str | None) -> Gate:
     return Gate([r for r in default_rules(live.index) if r.id not in CAMPAIGN_RULES], floor=live.floor())
 
 
-def _request(config: Config, campaign: str | None, raw: str, region: str, number: PhoneNumber | None,
+def _request(live: LiveCompliance, campaign: str | None, raw: str, region: str, number: PhoneNumber | None,
              facts: store.GateFacts) -> GateRequest:
     key = number.e164 if number is not None else raw
+    config = live.config
     return GateRequest(
         number=key,
         default_region=region,
-        policy=config.compliance_for(campaign),
+        policy=live.policy_for(campaign),
         campaign=campaign,
         caller_id=config.campaigns[campaign].caller_id if campaign is not None else None,
         history=facts.histories.get(key, NumberHistory()),
@@ -114,7 +118,7 @@ async def _check(config: Config, raw: str, campaign: str | None, region: str, no
         number = screened if isinstance(screened, PhoneNumber) else None
         async with db.read() as tx:
             facts = await store.gate_facts(tx, [number.e164] if number else [], campaign, now)
-    request = _request(config, campaign, raw, region, number, facts)
+    request = _request(live, campaign, raw, region, number, facts)
     return _gate(live, campaign).check(request, to_datetime(now), explain=True)
 
 
@@ -152,34 +156,52 @@ def scrub(
         now = parse_time(at) if at is not None else SystemClock().now()
     except InputError as exc:
         fail(f"--at: {exc}", 2)
-    decisions, elapsed = asyncio.run(_scrub(resolved, campaign, now, all_leads))
-    counts = scrub_counts(decisions)
+    tally, elapsed = asyncio.run(_scrub(resolved, campaign, now, all_leads))
+    counts = dict(sorted(tally.by_rule.items(), key=lambda item: (-item[1], item[0])))  # as scrub_counts
     allowed = counts.get("allow", 0)
-    temporary = sum(1 for d in decisions if not d.allowed and d.retry_at is not None)
     report: dict[str, Any] = {
-        "campaign": campaign, "at": iso(now), "leads": len(decisions), "allowed": allowed,
-        "blocked": len(decisions) - allowed, "blocked_temporarily": temporary, "by_rule": counts,
+        "campaign": campaign, "at": iso(now), "leads": tally.leads, "allowed": allowed,
+        "blocked": tally.leads - allowed, "blocked_temporarily": tally.temporary, "by_rule": counts,
         "elapsed_s": round(elapsed, 3),
     }
     if fmt is OutputFormat.JSON:
         print(json.dumps(report))
         return
-    out.print(f"{campaign}: {len(decisions)} leads at {iso(now)}: {allowed} allowed, "
-              f"{report['blocked']} blocked ({temporary} only for now)", markup=False)
+    out.print(f"{campaign}: {tally.leads} leads at {iso(now)}: {allowed} allowed, "
+              f"{report['blocked']} blocked ({tally.temporary} only for now)", markup=False)
     width = max((len(rule) for rule in counts), default=5)
     for rule, count in counts.items():
         out.print(f"  {rule:<{width}}  {count}", markup=False)
-    rate = len(decisions) / elapsed if elapsed > 0 else 0.0
+    rate = tally.leads / elapsed if elapsed > 0 else 0.0
     out.print(f"judged in {elapsed:.2f} s ({rate:,.0f} leads/s, store reads included)", markup=False)
 
 
-async def _scrub(config: Config, campaign: str, now: float, all_leads: bool) -> tuple[list[Decision], float]:
-    """Every lead's decision, and the seconds spent reading leads and facts and judging them."""
+@dataclass
+class Tally:
+    """Scrub results, counted batch by batch: holding 10^5 decisions (and their rule results) would
+    keep millions of objects alive for the garbage collector to walk again and again."""
+
+    leads: int = 0
+    temporary: int = 0
+    by_rule: Counter[str] = field(default_factory=Counter)
+
+    def add(self, decisions: list[Decision]) -> None:
+        """Count one batch."""
+        self.leads += len(decisions)
+        self.temporary += sum(1 for d in decisions if not d.allowed and d.retry_at is not None)
+        self.by_rule.update(scrub_counts(decisions))
+
+
+async def _scrub(config: Config, campaign: str, now: float, all_leads: bool) -> tuple[Tally, float]:
+    """The campaign's leads judged, and the seconds spent reading leads and facts and judging them."""
     statuses = "" if all_leads else "AND l.status IN ('pending', 'dialing') "
-    decisions: list[Decision] = []
+    tally = Tally()
     when = to_datetime(now)
     async with open_store(config, create=False) as db:
         live = await LiveCompliance.load(config, db, SystemClock())
+        # Everything loaded so far (numbering and holiday metadata, the index) lives until exit:
+        # keep the collector from walking it again after every few batches.
+        gc.freeze()
         region = config.campaigns[campaign].default_region
         started = time.perf_counter()
         last_id = 0
@@ -193,10 +215,12 @@ async def _scrub(config: Config, campaign: str, now: float, all_leads: bool) -> 
                     break
                 last_id = rows[-1]["id"]
                 facts = await store.gate_facts(tx, [r["number"] for r in rows], campaign, now)
+            batch = []
             for row in rows:
                 number = PhoneNumber(row["number"], row["region"], NumberType(row["number_type"]),
                                      tuple(row["zones"].split()) if row["zones"] else ())
-                request = _request(config, campaign, row["number"], region, number, facts)
-                decisions.append(live.gate.check(request, when))
+                request = _request(live, campaign, row["number"], region, number, facts)
+                batch.append(live.gate.check(request, when))
+            tally.add(batch)
         elapsed = time.perf_counter() - started
-    return decisions, elapsed
+    return tally, elapsed
