@@ -97,7 +97,8 @@ class Pacer:
         if share >= 1.0:
             return limits.max_concurrent_calls
         # Fewer calls in flight is what lowers abandons; one call keeps the rate measurable.
-        return max(1, int(limits.max_concurrent_calls * share))
+        # (+1e-9: two thirds of 9 is 6, not the 5.999... floating point makes of it)
+        return max(1, int(limits.max_concurrent_calls * share + 1e-9))
 
     def slots(self, campaign: str, live_total: int, live_campaign: int, now: float) -> int:
         """How many calls `campaign` may originate at `now`."""

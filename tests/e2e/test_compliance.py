@@ -162,7 +162,7 @@ async def test_a_closed_window_defers_the_lead_to_its_next_opening(tmp_path, sim
 
 async def seed_abandons(config: Config, tmp_path: Path, abandoned: int, answered: int) -> None:
     """Past calls of campaign c1 that ended in the last hour."""
-    history = [number(ANSWERED, 50 + i) for i in range(abandoned + answered)]
+    history = [f"+1212555{1000 + i:04d}" for i in range(abandoned + answered)]
     await import_numbers(tmp_path, config, history, "c1")
     async with Database.open(config.database.path) as db, db.write() as tx:
         marks = ",".join("?" * len(history))
@@ -225,3 +225,14 @@ async def test_the_abandon_rate_limit_holds_the_campaign_until_a_reload_lifts_it
         write_toml(config, tmp_path / "dialer.toml", max_abandon_rate=0.2)
         assert daemon.reload()
         await until(lambda: originated(tmp_path) == set(fresh))
+
+
+async def test_the_pacer_slows_a_campaign_nearing_the_abandon_limit(tmp_path, sim):
+    config = make_config(tmp_path, sim, campaign={"pacing": {"max_concurrent_calls": 9,
+                                                             "max_originations_per_s": 200}})
+    await seed_abandons(config, tmp_path, abandoned=2, answered=98)  # 2% of a 3% limit: a third of the headroom
+    calls = [number(LONG, i) for i in range(12)]
+    await import_numbers(tmp_path, config, calls)
+    await run_until_settled(config, ["c1"])
+    assert originated(tmp_path) == set(calls)
+    assert sim.max_live_calls == 6  # two thirds of 9 at a time
