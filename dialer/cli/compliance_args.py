@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import os
 import re
+import sqlite3
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -102,12 +103,15 @@ def actor() -> str:
 
 @asynccontextmanager
 async def open_store(config: Config, *, create: bool) -> AsyncIterator[Database]:
-    """The config's database; exit 2 with the reason if it cannot be opened."""
+    """The config's database; exit 2 if it cannot be opened, 1 if it fails underway (nothing half-done:
+    every change is one transaction)."""
     try:
         async with Database.open(config.database.path, create=create) as db:
             yield db
     except StoreError as exc:
         fail(str(exc), 2)
+    except sqlite3.Error as exc:
+        fail(f"{config.database.path}: {exc}; nothing changed", 1)
 
 
 async def stamp(db: Database, now: float) -> store.ChangeStamp:
