@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from dialer.compliance.model import AbandonStats, Channel, ConsentRecord, NumberHistory
+from dialer.compliance.opening import utc_iso
 from dialer.numbers import mask, number_hash
 from dialer.outcome import LIVE_ANSWER, Disposition
 from dialer.store.calls import number_histories
@@ -111,7 +112,7 @@ def _add_dnc(conn: sqlite3.Connection, entries: Sequence[NewDncEntry], stamp: Ch
          for e in entries],
     )
     for e in entries:
-        until = "" if e.expires_at is None else f" until {e.expires_at:.0f}"
+        until = "" if e.expires_at is None else f" until {utc_iso(e.expires_at)}"
         _audit_change(conn, stamp, "dnc_add", e.number, e.campaign, f"dnc.{e.kind.value}",
                       f"added from {e.source}{until}")
     return revision
