@@ -72,6 +72,7 @@ class _FileId:
 
     @classmethod
     def of(cls, path: Path) -> _FileId | None:
+        """The identity of the file at `path` now, or None if there is none."""
         try:
             st = path.stat()
         except OSError:
