@@ -230,10 +230,12 @@ class Engine:
         await self.flush()
         overdue = self.tracker.tick()
         if overdue:
-            for call in overdue:
-                call.deadline = self.clock.now() + self.config.dialing.event_timeout_s
+            # Reconcile before granting more time: a call Asterisk never saw (its Originate lost with
+            # the connection) ends now; one still up gets more time from the reconciliation itself.
             with contextlib.suppress(AmiError):
                 await self.reconcile(overdue, reason="missing events")
+            for call in overdue:  # not reconciled (AMI down): look again after another event timeout
+                call.deadline = max(call.deadline, self.clock.now() + self.config.dialing.event_timeout_s)
         if drain_deadline is not None:
             if not len(self.tracker) or self.clock.monotonic() >= drain_deadline:
                 await self.flush()
