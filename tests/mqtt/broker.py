@@ -7,6 +7,7 @@ there. Kill, freeze and restart keep the port, so the dialer reconnects to the s
 
 from __future__ import annotations
 
+import atexit
 import getpass
 import os
 import shutil
@@ -20,6 +21,15 @@ from pathlib import Path
 MOSQUITTO = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else None)
 MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd")
 START_TIMEOUT_S = 10.0
+_RUNNING: set[subprocess.Popen[bytes]] = set()
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    """A test that failed before stopping its broker must not leave the process behind."""
+    for process in list(_RUNNING):
+        if process.poll() is None:
+            process.kill()
 
 
 def free_port() -> int:
@@ -71,6 +81,7 @@ class Broker:
         command = self._mosquitto() if self.kind == "mosquitto" else self._amqtt()
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir)
+        _RUNNING.add(self.process)
         log.close()
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
@@ -119,6 +130,7 @@ class Broker:
     def _wait(self) -> None:
         if self.process is not None:
             self.process.wait(timeout=10)
+            _RUNNING.discard(self.process)
 
     # -- configs -------------------------------------------------------------------------------
 

@@ -6,7 +6,10 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+from collections.abc import AsyncIterator
 from pathlib import Path
+
+import pytest
 
 from dialer.config import load_config
 from dialer.mqtt.payloads import StatusPayload
@@ -38,16 +41,28 @@ async def _start(path: Path) -> asyncio.subprocess.Process:
                                                 stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
 
 
+@pytest.fixture
+async def processes() -> AsyncIterator[list[asyncio.subprocess.Process]]:
+    """Daemon processes a test started: killed at its end, whatever happened."""
+    started: list[asyncio.subprocess.Process] = []
+    yield started
+    for process in started:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
 def _statuses(watcher: Watcher) -> list[StatusPayload]:
     return [StatusPayload.model_validate(m.data) for m in watcher.on("/status")]
 
 
-async def test_a_crash_leaves_offline_retained_and_the_next_run_publishes_everything(tmp_path, sim, broker):
+async def test_a_crash_leaves_offline_retained_and_the_next_run_publishes_everything(tmp_path, sim, broker, processes):
     path = write_config(tmp_path, sim.port, broker)
     config = load_config(path, require_secret=False)
     await import_numbers(tmp_path, config, [number(LONG, i) for i in range(20)])
     async with Watcher(broker) as watcher:
         first = await _start(path)
+        processes.append(first)
         await watcher.wait_for(lambda: any(s.state == "online" for s in _statuses(watcher))
                                and len(watcher.calls()) >= 5)
         first.send_signal(signal.SIGKILL)
@@ -61,6 +76,7 @@ async def test_a_crash_leaves_offline_retained_and_the_next_run_publishes_everyt
             assert late.messages[0].data["state"] == "offline"
 
         second = await _start(path)
+        processes.append(second)
         try:
             async with asyncio.timeout(WAIT_S * 2):
                 while True:

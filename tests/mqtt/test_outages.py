@@ -30,36 +30,38 @@ async def test_broker_killed_and_restarted_mid_campaign_loses_nothing_and_keeps_
     outcomes = (ANSWERED, BUSY, NO_ANSWER, LONG)
     await import_numbers(tmp_path, config, [number(outcomes[i % 4], i) for i in range(48)])
     engines: list[Engine] = []
-    async with Watcher(broker, username="watcher", password=USERS["watcher"]) as watcher:
-        run = asyncio.create_task(run_until_settled(config, ["c1"], on_engine=engines.append))
-        await watcher.wait_for(lambda: len(watcher.calls()) >= 5)
+    try:
+        async with Watcher(broker, username="watcher", password=USERS["watcher"]) as watcher:
+            run = asyncio.create_task(run_until_settled(config, ["c1"], on_engine=engines.append))
+            await watcher.wait_for(lambda: len(watcher.calls()) >= 5)
 
-        # Frozen: the broker reads nothing and acknowledges nothing, yet dialing goes on.
-        broker.freeze()
-        originated = engines[0].stats.originated
+            # Frozen: the broker reads nothing and acknowledges nothing, yet dialing goes on.
+            broker.freeze()
+            originated = engines[0].stats.originated
 
-        async def dialing_went_on() -> bool:
-            return engines[0].stats.originated >= originated + 5
+            async def dialing_went_on() -> bool:
+                return engines[0].stats.originated >= originated + 5
 
-        await _until(dialing_went_on)
-        assert not run.done()
-        waiting = await rows(config, "SELECT COUNT(*) AS n FROM outbox WHERE published_at IS NULL")
-        assert waiting[0]["n"] > 0
+            await _until(dialing_went_on)
+            assert not run.done()
+            waiting = await rows(config, "SELECT COUNT(*) AS n FROM outbox WHERE published_at IS NULL")
+            assert waiting[0]["n"] > 0
 
-        # Killed, and back on the same port: first without the dialer's user, so that the watcher is
-        # subscribed again before the dialer can publish (messages to nobody would be gone).
-        broker.kill()
-        broker.set_users({"watcher": USERS["watcher"]})
-        broker.start()
-        await watcher.wait_for(lambda: watcher.subscriptions >= 2)
-        broker.set_users(USERS)  # SIGHUP: the dialer's next reconnect is let in
+            # Killed, and back on the same port: first without the dialer's user, so that the watcher is
+            # subscribed again before the dialer can publish (messages to nobody would be gone).
+            broker.kill()
+            broker.set_users({"watcher": USERS["watcher"]})
+            broker.start()
+            await watcher.wait_for(lambda: watcher.subscriptions >= 2)
+            broker.set_users(USERS)  # SIGHUP: the dialer's next reconnect is let in
 
-        engine = await asyncio.wait_for(run, 60)
-        outbox = await rows(config, "SELECT id, payload, published_at FROM outbox ORDER BY id")
-        assert all(r["published_at"] is not None for r in outbox)  # the stop drained the outbox
-        expected = {json.loads(r["payload"])["event_id"] for r in outbox}
-        await watcher.wait_for(lambda: expected <= {m.data.get("event_id") for m in watcher.messages})
-    broker.stop()
+            engine = await asyncio.wait_for(run, 60)
+            outbox = await rows(config, "SELECT id, payload, published_at FROM outbox ORDER BY id")
+            assert all(r["published_at"] is not None for r in outbox)  # the stop drained the outbox
+            expected = {json.loads(r["payload"])["event_id"] for r in outbox}
+            await watcher.wait_for(lambda: expected <= {m.data.get("event_id") for m in watcher.messages})
+    finally:
+        broker.stop()
 
     assert engine.stats.originated == 48
     calls = watcher.calls()
