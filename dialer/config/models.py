@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from dialer.compliance.policy import CompliancePolicy
 from dialer.numbers import DialFormat
+from dialer.ops.config import MetricsConfig
 from dialer.outcome import Disposition
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -55,7 +56,9 @@ class AmiConfig(_Strict):
     ping_interval_s: float = Field(default=5.0, gt=0)
     ping_timeout_s: float = Field(default=5.0, gt=0)
     reconnect_initial_s: float = Field(default=0.5, gt=0)
-    reconnect_max_s: float = Field(default=30.0, gt=0)
+    # The backoff cap bounds how long the dialer may sleep after Asterisk is back: at most 4 s (plus
+    # the login) keeps "dialing again within 5 s of a PBX restart".
+    reconnect_max_s: float = Field(default=4.0, gt=0, le=4.0)
 
 
 class TrunkConfig(_Strict):
@@ -161,6 +164,7 @@ class Config(_Strict):
     compliance: CompliancePolicy = CompliancePolicy()
     trunks: dict[str, TrunkConfig] = Field(default_factory=dict)
     campaigns: dict[str, CampaignConfig] = Field(default_factory=dict)
+    metrics: MetricsConfig = MetricsConfig()
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Config:

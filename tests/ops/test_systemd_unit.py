@@ -93,7 +93,8 @@ def test_the_unit_has_what_operation_depends_on():
     assert s["ExecReload"] == ["/bin/kill -HUP $MAINPID"]
     assert s["Restart"] == ["on-failure"]
     assert int(s["WatchdogSec"][0]) >= 10
-    assert s["User"] == ["dialer"] and s["Group"] == ["dialer"]
+    assert s["User"] == ["dialer"]
+    assert s["Group"] == ["dialer"]
     assert "DynamicUser" not in s
     assert s["StateDirectory"] == ["dialer"]
     assert s["ConfigurationDirectory"] == ["dialer"]
