@@ -65,10 +65,21 @@ drain_timeout_s = 5
 [dialing.pacing]
 max_concurrent_calls = {concurrent}
 max_originations_per_s = {rate}
+# Open at any hour (the run is about crashes, not calling windows); every other rule applies.
 [compliance]
 min_attempt_gap_s = 0
 max_attempts_per_24h = 100
 max_attempts_per_7d = 100
+override_country_hours = true
+skip_holidays = false
+[compliance.calling_hours]
+mon = ["00:00-24:00"]
+tue = ["00:00-24:00"]
+wed = ["00:00-24:00"]
+thu = ["00:00-24:00"]
+fri = ["00:00-24:00"]
+sat = ["00:00-24:00"]
+sun = ["00:00-24:00"]
 [retry.rules.busy]
 delay_s = 1
 max_attempts = 2

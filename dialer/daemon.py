@@ -21,7 +21,7 @@ import structlog
 from dialer.ami.client import AmiClient, AmiSettings
 from dialer.ami.errors import AmiLoginError
 from dialer.clock import Clock, SystemClock
-from dialer.compliance import Gate
+from dialer.compliance.live import LiveCompliance
 from dialer.config import Config, ConfigError, load_config
 from dialer.engine import Engine
 from dialer.logs import set_level
@@ -52,9 +52,9 @@ def ami_settings(config: Config) -> AmiSettings:
     )
 
 
-def build_gate(config: Config) -> Gate:
-    """The compliance gate for this config."""
-    return Gate()
+async def build_gate(config: Config, db: Database, clock: Clock) -> LiveCompliance:
+    """The compliance gate for this config, over the DNC lists in `db` and the registry files on record."""
+    return await LiveCompliance.load(config, db, clock)
 
 
 class Component(Protocol):
@@ -108,6 +108,7 @@ class Daemon:
         self.install_signals = install_signals
         self.engine: Engine | None = None
         self.ami: AmiClient | None = None
+        self.compliance: LiveCompliance | None = None
         self._on_engine = on_engine
         self._stop = asyncio.Event()
         self.components: list[Component] = []
@@ -149,6 +150,8 @@ class Daemon:
             log.warning("reload_partial", needs_restart=sorted(kept), note="these keep their running values")
             new = new.model_copy(update=kept)
         self.config = new
+        if self.compliance is not None:
+            self.compliance.reload(new)
         if self.engine is not None:
             self.engine.reload(new)
         for component in self.components:
@@ -207,13 +210,18 @@ class Daemon:
             for path, old, new in tighten(database_files(config.database.path)):
                 log.warning("permissions_tightened", path=str(path), old=f"{old:04o}", new=f"{new:04o}")
             self.service.start(self._snapshot)
-            engine = Engine(config, db, build_gate(config), self.clock, await db.hash_key())
+            compliance = await build_gate(config, db, self.clock)
+            self.compliance = compliance
+            engine = Engine(config, db, compliance.gate, self.clock, await db.hash_key())
+            compliance.attach(engine)
             self.engine = engine
             if self._on_engine is not None:
                 self._on_engine(engine)
             await engine.restore()
             context = DaemonContext(config, db, engine, self.clock)
             async with contextlib.AsyncExitStack() as components:
+                await compliance.start()
+                components.push_async_callback(compliance.stop)
                 for factory in component_factories():
                     component = factory(context)
                     if component is not None:

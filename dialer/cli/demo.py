@@ -47,12 +47,18 @@ def demo(
 
 
 def _summary(result: DemoResult) -> None:
-    async def load() -> dict[str, object]:
+    async def load() -> tuple[dict[str, object], list[tuple[str, str, int]]]:
         async with Database.open(result.database, create=False) as db:
-            return await campaign_report(db, CAMPAIGN)
+            gate = await db.fetchall("SELECT verdict, rule, COUNT(*) AS n FROM audit WHERE kind = 'gate' "
+                                     "GROUP BY verdict, rule ORDER BY n DESC")
+            return await campaign_report(db, CAMPAIGN), [(r["verdict"], r["rule"], r["n"]) for r in gate]
 
-    data = asyncio.run(load())
+    data, gate = asyncio.run(load())
     out.print(render_table(data))
+    out.print("gate decisions: " + ", ".join(f"blocked by {rule} {n}" if verdict == "block" else f"allowed {n}"
+                                             for verdict, rule, n in gate))
+    if result.notice:
+        out.print(f"note: {result.notice}")
     out.print(f"demo finished in {result.elapsed_s} s with {result.leads} leads")
     out.print(f"  database:           {result.database}")
     out.print(f"  log (JSON lines):   {result.log_path}")

@@ -20,7 +20,10 @@ SECRET = "ops-secret"
 def write_config(tmp_path: Path, port: int, *, concurrent: int = 20, rate: float = 100, ring_timeout_s: float = 20,
                  level: str = "info", retry: str = "", extra: str = "", ami: str = "reconnect_initial_s = 0.05\n"
                  "reconnect_max_s = 0.5\n", compliance: str = "", name: str = "dialer.toml") -> Path:
-    """A config pointing at the simulator on `port`, one campaign `c1`, the secret from the environment."""
+    """A config pointing at the simulator on `port`, one campaign `c1`, the secret from the environment.
+
+    Open at any hour with no frequency limits (these tests are about operations, not calling
+    windows); the other compliance rules apply as configured."""
     path = tmp_path / name
     path.write_text(f"""
 [node]
@@ -47,7 +50,17 @@ max_originations_per_s = {rate}
 min_attempt_gap_s = 0
 max_attempts_per_24h = 100
 max_attempts_per_7d = 100
+override_country_hours = true
+skip_holidays = false
 {compliance}
+[compliance.calling_hours]
+mon = ["00:00-24:00"]
+tue = ["00:00-24:00"]
+wed = ["00:00-24:00"]
+thu = ["00:00-24:00"]
+fri = ["00:00-24:00"]
+sat = ["00:00-24:00"]
+sun = ["00:00-24:00"]
 {retry}
 [trunks.sim]
 channel = "Local/{{number}}@callees"

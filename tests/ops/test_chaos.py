@@ -8,9 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 CHAOS = Path(__file__).parents[2] / "bench" / "chaos.py"
 
 
+@pytest.mark.timeout(300)
 def test_reduced_chaos_run_dials_nothing_twice_and_loses_nothing(tmp_path):
     result = subprocess.run(
         [sys.executable, str(CHAOS), "--calls", "120", "--kills", "3", "--pbx-restarts", "1", "--seed", "11",

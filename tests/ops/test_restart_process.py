@@ -7,6 +7,7 @@ import asyncio
 import itertools
 import random
 import time
+from datetime import datetime
 
 from dialer.ami.client import AmiSettings, backoff_delay
 from dialer.config.models import AmiConfig
@@ -80,7 +81,7 @@ async def test_kill_9_mid_campaign_then_restart_reconciles_every_call_and_dials_
     assert {a["verdict"] for a in attempts.values()} == {"allow"}  # ... and an allow decision
     assert all(a["state"] == "ended" and a["disposition"] for a in attempts.values())
     assert overlapping_calls_per_number(originations, ends) == []
-    back_at = time.mktime(time.strptime(login["timestamp"][:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
+    back_at = datetime.fromisoformat(login["timestamp"]).timestamp()
     ended_at = {e["call_id"]: e["time"] for e in ends}
     up_at_kill = [c for c, o in ((o["action_id"], o) for o in originations)
                   if o["time"] < killed_at and ended_at[c] > killed_at]
