@@ -129,8 +129,13 @@ async def test_after_a_pbx_restart_the_daemon_is_logged_in_again_and_dials_on(tm
     assert daemon.events("pbx_shutdown")
     attempts = {a["call_id"]: a for a in query(tmp_path / "dialer.db", "SELECT * FROM attempts")}
     assert all(a["state"] == "ended" for a in attempts.values())
-    for call_id in lost_with_pbx:  # hung up by the shutdown: final, with the shutdown's cause 0
-        assert attempts[call_id]["cause"] == 0, attempts[call_id]
+    how = {e["call_id"]: e["hangup_by"] for e in sim_log(tmp_path / "sim.jsonl", "end")}
+    assert any(how[call_id] == "shutdown" for call_id in lost_with_pbx)
+    for call_id in lost_with_pbx:
+        if how[call_id] == "shutdown":  # hung up by `core stop now`: final, with its cause 0
+            assert attempts[call_id]["cause"] == 0, attempts[call_id]
+        elif how[call_id] == "pbx":  # still being set up when the PBX stopped: refused, no channel
+            assert attempts[call_id]["disposition"] == "failed", attempts[call_id]
 
 
 def test_the_reconnect_backoff_cap_leaves_room_for_5_s():
