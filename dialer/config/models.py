@@ -14,6 +14,7 @@ from dialer.compliance.policy import CompliancePolicy, narrow
 from dialer.compliance.settings import DncConfig
 from dialer.mqtt.config import MqttConfig
 from dialer.numbers import DialFormat
+from dialer.ops.config import MetricsConfig
 from dialer.outcome import Disposition
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -59,7 +60,9 @@ class AmiConfig(_Strict):
     ping_interval_s: float = Field(default=5.0, gt=0)
     ping_timeout_s: float = Field(default=5.0, gt=0)
     reconnect_initial_s: float = Field(default=0.5, gt=0)
-    reconnect_max_s: float = Field(default=30.0, gt=0)
+    # The backoff cap bounds how long the dialer may sleep after Asterisk is back: at most 4 s (plus
+    # the login) keeps "dialing again within 5 s of a PBX restart".
+    reconnect_max_s: float = Field(default=4.0, gt=0, le=4.0)
 
 
 class TrunkConfig(_Strict):
@@ -166,6 +169,7 @@ class Config(_Strict):
     dnc: DncConfig = DncConfig()
     trunks: dict[str, TrunkConfig] = Field(default_factory=dict)
     campaigns: dict[str, CampaignConfig] = Field(default_factory=dict)
+    metrics: MetricsConfig = MetricsConfig()
     mqtt: MqttConfig = MqttConfig()
 
     @model_validator(mode="after")
