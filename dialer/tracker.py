@@ -71,6 +71,7 @@ class TrackedCall:
     opted_out: bool = False
     abandoned: bool = False
     recording: str | None = None
+    recording_closed: bool = False  # MixMonitorStop seen (only after StopMixMonitor, never at hangup)
     detail: str = ""
     restored: bool = False  # loaded from the database after a restart, not originated by this process
     hangups_done_at: float | None = None
@@ -124,6 +125,7 @@ class CallTracker:
             "Hangup": self._on_hangup,
             "UserEvent": self._on_userevent,
             "MixMonitorStart": self._on_mixmonitor,
+            "MixMonitorStop": self._on_mixmonitor_stop,
         }
 
     # -- registry ---------------------------------------------------------------------------
@@ -168,7 +170,8 @@ class CallTracker:
     @staticmethod
     def wanted_events() -> frozenset[str]:
         """The AMI events this tracker reads; the parser may skip the rest undecoded."""
-        return frozenset({"OriginateResponse", "Newchannel", "Newstate", "Hangup", "UserEvent", "MixMonitorStart"})
+        return frozenset({"OriginateResponse", "Newchannel", "Newstate", "Hangup", "UserEvent", "MixMonitorStart",
+                          "MixMonitorStop"})
 
     def on_event(self, message: Message) -> None:
         """Feed one AMI event (any order across channels; unknown calls are ignored)."""
@@ -271,6 +274,9 @@ class CallTracker:
 
     def _on_mixmonitor(self, call: TrackedCall, message: Message) -> None:
         self._answer(call)
+
+    def _on_mixmonitor_stop(self, call: TrackedCall, message: Message) -> None:
+        call.recording_closed = True
 
     # -- transitions ----------------------------------------------------------------------------
 

@@ -76,6 +76,8 @@ def parse_config(
         config = config.model_copy(update={
             "database": config.database.model_copy(update={"path": base_dir / config.database.path})
         })
+    if base_dir is not None:
+        config = config.model_copy(update={"recordings": config.recordings.resolved(base_dir)})
     if require_secret:
         env = os.environ if environ is None else environ
         secret = resolve_ami_secret(config, env, source)

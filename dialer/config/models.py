@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from dialer.compliance.policy import CompliancePolicy
 from dialer.numbers import DialFormat
 from dialer.outcome import Disposition
+from dialer.recordings.config import CampaignRecordings, RecordingsConfig
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _VAR_NAME = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
@@ -137,6 +138,7 @@ class CampaignConfig(_Strict):
     retry: RetryConfig | None = None
     compliance: dict[str, object] = Field(default_factory=dict)
     priority_weight: int = Field(default=0, description="higher-weight campaigns are served first")
+    recordings: CampaignRecordings = CampaignRecordings()
 
     @field_validator("variables")
     @classmethod
@@ -161,6 +163,7 @@ class Config(_Strict):
     compliance: CompliancePolicy = CompliancePolicy()
     trunks: dict[str, TrunkConfig] = Field(default_factory=dict)
     campaigns: dict[str, CampaignConfig] = Field(default_factory=dict)
+    recordings: RecordingsConfig = RecordingsConfig()
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Config:
