@@ -23,6 +23,7 @@ from dialer.compliance import Gate
 from dialer.config import Config, ConfigError, load_config
 from dialer.engine import Engine
 from dialer.logs import set_level
+from dialer.recordings.component import recordings_component
 from dialer.store import Database
 
 log = structlog.get_logger("dialer.daemon")
@@ -76,7 +77,7 @@ ComponentFactory = Callable[[DaemonContext], "Component | None"]
 
 def component_factories() -> list[ComponentFactory]:
     """Every optional part of the daemon; a factory returns None when its feature is off."""
-    return []
+    return [recordings_component]
 
 
 class Daemon:
