@@ -13,6 +13,7 @@ from dialer.cli.common import err, out
 from dialer.cli.reports import render_table
 from dialer.demo import CAMPAIGN, DemoResult, run_demo
 from dialer.logs import configure_logging
+from dialer.recordings.store import recordings_by_status
 from dialer.reports import campaign_report
 from dialer.store import Database
 
@@ -47,13 +48,18 @@ def demo(
 
 
 def _summary(result: DemoResult) -> None:
-    async def load() -> dict[str, object]:
+    async def load() -> tuple[dict[str, object], dict[str, int]]:
         async with Database.open(result.database, create=False) as db:
-            return await campaign_report(db, CAMPAIGN)
+            async with db.read() as tx:
+                recorded = await recordings_by_status(tx)
+            return await campaign_report(db, CAMPAIGN), recorded
 
-    data = asyncio.run(load())
+    data, recorded = asyncio.run(load())
     out.print(render_table(data))
     out.print(f"demo finished in {result.elapsed_s} s with {result.leads} leads")
+    flagged = sum(n for status, n in recorded.items() if status != "archived")
+    out.print(f"  recordings:         {recorded.get('archived', 0)} archived in {result.recordings}, "
+              f"{flagged} flagged (dialer recordings missing --workdir {result.workdir})")
     out.print(f"  database:           {result.database}")
     out.print(f"  log (JSON lines):   {result.log_path}")
     out.print(f"  simulator log:      {result.sim_log}")

@@ -86,6 +86,12 @@ async def record_results(tx: Tx, results: Sequence[Result], now: float) -> None:
                          [(r.status, r.call_id) for r in results])
 
 
+async def recordings_by_status(tx: Tx) -> dict[str, int]:
+    """How many recordings are in each status."""
+    rows = await tx.fetchall("SELECT status, COUNT(*) AS n FROM recordings GROUP BY status")
+    return {row["status"]: int(row["n"]) for row in rows}
+
+
 async def problems(tx: Tx, older_than: float) -> list[Row]:
     """Calls whose recording is missing or broken, and pending ones older than `older_than`."""
     return await tx.fetchall(

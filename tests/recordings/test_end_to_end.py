@@ -33,9 +33,11 @@ async def test_every_answered_call_has_an_archived_verified_recording_whose_hash
     for call in answered:
         row = meta[call["call_id"]]
         path = Path(row["path"])
-        assert row["status"] == "archived" and row["problem"] is None
+        assert row["status"] == "archived"
+        assert row["problem"] is None
         assert path.parent.parent.parent.parent.parent == archive  # <archive>/YYYY/MM/DD/<campaign>/
-        assert path.parent.name == "c1" and path.name == f"{call['call_id']}.wav"
+        assert path.parent.name == "c1"
+        assert path.name == f"{call['call_id']}.wav"
         data = path.read_bytes()
         assert hashlib.sha256(data).hexdigest() == row["sha256"]
         assert len(data) == row["bytes"]
@@ -69,7 +71,8 @@ async def test_omitted_and_truncated_recordings_are_flagged_alerted_and_do_not_h
     }
     assert all(r["disposition"] == "answered" for r in by_number.values())  # the outcome itself stands
     omitted, truncated = by_number[number(OMIT, 2)], by_number[number(TRUNCATE, 3)]
-    assert omitted["path"] is None and "no file at" in omitted["problem"]
+    assert omitted["path"] is None
+    assert "no file at" in omitted["problem"]
     assert truncated["problem"].startswith("truncated: the header promises")
     kept = Path(truncated["path"])  # the broken file is archived as it is, under its metadata
     assert hashlib.sha256(kept.read_bytes()).hexdigest() == truncated["sha256"]
