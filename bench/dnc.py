@@ -9,7 +9,7 @@ order, and any index past --size is a guaranteed non-member for the queries. It 
 the registry's `AAA,NNNNNNN` layout, built (in a child process, to measure its peak memory),
 loaded cold (the file's pages evicted with posix_fadvise) and warm, and queried. In the same run
 the same lookups go against a plain Python set and an indexed SQLite table of --compare-size
-numbers, reported as ratios. Figures go to stdout and to BENCHMARKS-dnc.md.
+numbers, reported as ratios. Figures go to stdout and to bench/out/dnc.md (summarised in BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -194,7 +194,7 @@ def main() -> None:
     parser.add_argument("--batch-queries", type=int, default=10_000_000)
     parser.add_argument("--single-queries", type=int, default=1_000_000)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/dialer-bench-dnc"))
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "BENCHMARKS-dnc.md")
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "out" / "dnc.md")
     parser.add_argument("--keep", action="store_true", help="keep the generated files")
     parser.add_argument("--child-build", nargs=2, metavar=("SOURCE", "TARGET"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -439,6 +439,7 @@ def write_markdown(path: Path, command: str, figures: list[tuple[str, str]]) -> 
         "  needs ~30x the memory (a 250 M set would need ~15 GB).",
         "",
     ]
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines))
     print(f"wrote {path}")
 

@@ -203,8 +203,9 @@ class Daemon:
                     await run
             await engine.flush()
             await client.close()
+        latencies = sorted(engine.commit_latencies)
         log.info("stopped", originated=engine.stats.originated, ended=engine.stats.ended,
-                 live_left=len(engine.tracker))
+                 live_left=len(engine.tracker), **_latency_summary(latencies))
         return 0
 
     async def _wait_first_login(self, client: AmiClient) -> None:
@@ -269,3 +270,13 @@ async def run_until_settled(
     if code != 0:
         raise RuntimeError(f"the daemon exited with {code}")
     return engines[0]
+
+
+def _latency_summary(latencies: Sequence[float]) -> dict[str, float | int]:
+    """Median, p99 and max of sorted hangup-to-commit latencies, in milliseconds."""
+    if not latencies:
+        return {}
+    def at(q: float) -> float:
+        return round(latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000, 3)
+    return {"commit_latency_n": len(latencies), "commit_latency_p50_ms": at(0.5),
+            "commit_latency_p99_ms": at(0.99), "commit_latency_max_ms": round(latencies[-1] * 1000, 3)}

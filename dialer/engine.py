@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import secrets
 import sqlite3
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -104,14 +104,17 @@ class Engine:
         self._campaign_states: dict[str, str] = {}
         self._campaign_states_at = -1.0
         self._idle_campaigns: set[str] = set()
+        # Seconds from the event that ended a call to the commit of its outcome (most recent calls).
+        self.commit_latencies: deque[float] = deque(maxlen=100_000)
 
     @staticmethod
     def _campaign_pacing(config: Config) -> dict[str, PacingConfig]:
         return {name: c.pacing for name, c in config.campaigns.items()}
 
-    def wanted_events(self) -> frozenset[str]:
+    @staticmethod
+    def wanted_events() -> frozenset[str]:
         """AMI events worth decoding."""
-        return self.tracker.wanted_events() | {"Shutdown", "FullyBooted", "CoreShowChannel",
+        return CallTracker.wanted_events() | {"Shutdown", "FullyBooted", "CoreShowChannel",
                                               "CoreShowChannelsComplete"}
 
     def alert(self, kind: str, message: str, **data: Any) -> Alert:
@@ -198,27 +201,47 @@ class Engine:
     async def run(self) -> None:
         """The engine loop; returns after drain() once calls have ended (or the drain timeout)."""
         drain_deadline: float | None = None
+        failures = 0
         while True:
-            await self.flush()
-            overdue = self.tracker.tick()
-            if overdue:
-                for call in overdue:
-                    call.deadline = self.clock.now() + self.config.dialing.event_timeout_s
-                with contextlib.suppress(AmiError):
-                    await self.reconcile(overdue, reason="missing events")
-            if self._draining:
-                if drain_deadline is None:
-                    drain_deadline = self.clock.monotonic() + self.config.dialing.drain_timeout_s
-                if not len(self.tracker) or self.clock.monotonic() >= drain_deadline:
-                    await self.flush()
-                    if len(self.tracker):
-                        log.warning("drain_timeout", live_calls=len(self.tracker),
-                                    note="they are reconciled at the next start")
+            if self._draining and drain_deadline is None:
+                drain_deadline = self.clock.monotonic() + self.config.dialing.drain_timeout_s
+            try:
+                if await self._turn(drain_deadline):
                     return
-            elif self.ami is not None and self.ami.connected:
-                await self.dispatch()
-            await self.flush()
+                failures = 0
+            except sqlite3.Error as exc:
+                # Locked by a long import, disk full, I/O error: nothing is lost (pending changes stay
+                # queued, claimed leads were rolled back), dialing pauses until the store works again.
+                failures += 1
+                if failures == 1 or failures % 30 == 0:
+                    self.alert("storage_error", f"database {self.db.path}: {exc}", failures=failures)
+                if drain_deadline is not None and self.clock.monotonic() >= drain_deadline:
+                    log.error("drain_timeout_with_storage_error", pending=len(self._pending_changes))
+                    return
+                await asyncio.sleep(min(5.0, 0.1 * 2 ** min(failures, 6)))
+                continue
             await self._sleep()
+
+    async def _turn(self, drain_deadline: float | None) -> bool:
+        """One pass of the loop; True when a drain is complete."""
+        await self.flush()
+        overdue = self.tracker.tick()
+        if overdue:
+            for call in overdue:
+                call.deadline = self.clock.now() + self.config.dialing.event_timeout_s
+            with contextlib.suppress(AmiError):
+                await self.reconcile(overdue, reason="missing events")
+        if drain_deadline is not None:
+            if not len(self.tracker) or self.clock.monotonic() >= drain_deadline:
+                await self.flush()
+                if len(self.tracker):
+                    log.warning("drain_timeout", live_calls=len(self.tracker),
+                                note="they are reconciled at the next start")
+                return True
+        elif self.ami is not None and self.ami.connected:
+            await self.dispatch()
+        await self.flush()
+        return False
 
     async def _sleep(self) -> None:
         if self._pending_changes:
@@ -414,7 +437,10 @@ class Engine:
         except BaseException:
             self._pending_changes[:0] = changes  # keep them for the next flush
             raise
+        committed = self.clock.monotonic()
         for change in changes:
+            if change.final and change.call.call_id in written:
+                self.commit_latencies.append(committed - change.mono)
             self._log_change(change, written)
         self._run_event_hooks(events)
 

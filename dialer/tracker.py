@@ -89,6 +89,7 @@ class CallChange:
     disposition: Disposition | None = None
     talk_s: float | None = None
     cause: int | None = None
+    mono: float = 0.0  # monotonic time the change was seen (for event-to-commit latency)
 
     @property
     def final(self) -> bool:
@@ -291,7 +292,7 @@ class CallTracker:
         if state is CallState.RINGING:
             call.ringing_at = now
         call.state = state
-        self._on_change(CallChange(call, state, now))
+        self._on_change(CallChange(call, state, now, mono=self._clock.monotonic()))
 
     def _maybe_end(self, call: TrackedCall) -> None:
         if call.state is CallState.ENDED:
@@ -328,7 +329,7 @@ class CallTracker:
         call.ended_at = now
         call.detail = detail or call.detail
         self._forget(call)
-        self._on_change(CallChange(call, CallState.ENDED, now, result, talk_s, cause))
+        self._on_change(CallChange(call, CallState.ENDED, now, result, talk_s, cause, self._clock.monotonic()))
 
     def _callee_cause(self, call: TrackedCall) -> int | None:
         legs = list(call.legs.values())

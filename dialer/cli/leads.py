@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from pathlib import Path
 from typing import Annotated
 
@@ -37,6 +38,9 @@ def import_leads(
     """Import leads: numbers normalised to E.164, duplicates merged, bad rows reported by line."""
     resolved = resolve_config(config, workdir)
     default_region = (region or _campaign_region(resolved, campaign)).upper()
+    # An import allocates millions of small objects that all live until the end: the cyclic GC
+    # would rescan them again and again (measured: a third of the import's time) for nothing.
+    gc.disable()
     plan = _prepare(file, default_region, number_column)
     for bad in plan.bad[:SHOW_BAD_ROWS]:
         err.print(f"{file}:{bad}", markup=False, highlight=False, soft_wrap=True)

@@ -148,14 +148,7 @@ class Call:
 
     def start(self) -> None:
         """Schedule the first step."""
-        req, pbx = self.req, self.pbx
-        taken = req.channel_id in pbx.by_uid or req.other_channel_id in pbx.by_uid
-        if (
-            self.plan.outcome is Outcome.CHANNEL_FAILURE
-            or not self.target.known
-            or not pbx.accepting
-            or (taken and bool(req.channel_id or req.other_channel_id))
-        ):
+        if self.plan.outcome is Outcome.CHANNEL_FAILURE or not self.target.known or not self.pbx.accepting:
             self.after(SETUP_DELAY_S, self._fail_without_channel)
         else:
             self.after(SETUP_DELAY_S, self._setup)
@@ -187,6 +180,9 @@ class Call:
 
     def _setup(self) -> None:
         pbx, req, t = self.pbx, self.req, self.target
+        if any(uid and uid in pbx.by_uid for uid in (req.channel_id, req.other_channel_id)):
+            self._fail_without_channel()  # a ChannelId already in use: no channel can be made
+            return
         counters = pbx.counters
         now = pbx.loop.time()
         chanvars = pbx.chanvars

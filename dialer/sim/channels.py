@@ -86,6 +86,7 @@ class Channel:
 
     __slots__ = (
         "_block",
+        "_cv",
         "accountcode",
         "app",
         "appdata",
@@ -143,6 +144,7 @@ class Channel:
         self.hungup = False
         self.call: Call | None = None
         self._block: str | None = None
+        self._cv: str | None = None  # the ChanVariable lines: they change less often than the rest
 
     def changed(self) -> None:
         """Drop the cached header block after a change."""
@@ -156,17 +158,22 @@ class Channel:
 
     def setvar(self, name: str, value: str) -> None:
         """Set a channel variable; `_`/`__` inheritance prefixes are not part of the name."""
-        self.vars[name.lstrip("_")] = value
-        self._block = None
+        name = name.lstrip("_")
+        self.vars[name] = value
+        if name in self.chanvars:
+            self._cv = None
+            self._block = None
 
     @property
     def block(self) -> str:
         """Channel..Linkedid plus one ChanVariable line per configured channelvar."""
         block = self._block
         if block is None:
-            vars_ = self.vars
-            cv = "".join(f"ChanVariable: {n}={vars_.get(n, '')}\r\n" for n in self.chanvars)
-            block = (
+            cv = self._cv
+            if cv is None:
+                vars_ = self.vars
+                cv = self._cv = "".join(f"ChanVariable: {n}={vars_.get(n, '')}\r\n" for n in self.chanvars)
+            block = self._block = (
                 f"Channel: {self.name}\r\nChannelState: {self.state}\r\n"
                 f"ChannelStateDesc: {STATE_DESC[self.state]}\r\n"
                 f"CallerIDNum: {self.cid_num}\r\nCallerIDName: {self.cid_name}\r\n"
@@ -175,7 +182,6 @@ class Channel:
                 f"Context: {self.context}\r\nExten: {self.exten}\r\nPriority: {self.priority}\r\n"
                 f"Uniqueid: {self.uniqueid}\r\nLinkedid: {self.linkedid}\r\n{cv}"
             )
-            self._block = block
         return block
 
     def prefixed(self, prefix: str) -> str:

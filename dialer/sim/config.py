@@ -114,6 +114,7 @@ class SimConfig:
     login_failure_delay_s: float = 1.0
     auth_timeout_s: float = 30.0
     write_timeout_s: float = 5.0
+    record_limit: int = 100_000  # originations/call_ends kept in memory (the --log keeps all)
 
     @property
     def effective_time_scale(self) -> float:

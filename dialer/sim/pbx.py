@@ -16,6 +16,7 @@ from dialer.sim.oplog import CallEndRecord
 from dialer.sim.recordings import frames_for, write_wav
 
 RECORDING_CLOSE_S = 0.001  # MixMonitor closes the file ~1 ms after the Hangup events (README)
+INLINE_WRITE_BYTES = 1 << 20  # up to ~65 s of audio is written on the loop
 
 
 class Pbx:
@@ -45,13 +46,13 @@ class Pbx:
         self.counters = Counters()
         self.channels: dict[str, Channel] = {}
         self.by_uid: dict[str, Channel] = {}
-        self.calls: set[Call] = set()
+        self.calls: dict[Call, None] = {}  # an ordered set: shutdown hangs up in Originate order
         self.listen_mask = 0  # union of the event classes some session receives (set by the server)
         self.accepting = True
         self.max_live_calls = 0
         self._writes: set[asyncio.Future[None]] = set()
-        self._pending_writes: dict[int, tuple[asyncio.TimerHandle, Path, int, str]] = {}
-        self._write_seq = 0
+        self._pending_writes: list[tuple[Path, int, str]] = []
+        self._write_handle: asyncio.TimerHandle | None = None
 
     @property
     def globals(self) -> dict[str, str]:
@@ -75,7 +76,7 @@ class Pbx:
         else:
             plan = CalleePlan(Outcome.CHANNEL_FAILURE, 0.0, 0.0)  # unknown technology (file 08)
         call = Call(self, req, target, plan, on_result)
-        self.calls.add(call)
+        self.calls[call] = None
         self.max_live_calls = max(self.max_live_calls, len(self.calls))
         call.start()
         return call
@@ -98,7 +99,7 @@ class Pbx:
 
     def call_ended(self, call: Call, record: CallEndRecord) -> None:
         """Bookkeeping when a call is over."""
-        self.calls.discard(call)
+        self.calls.pop(call, None)
         self._on_call_end(record)
 
     def shutdown_calls(self) -> None:
@@ -107,14 +108,10 @@ class Pbx:
             call.shutdown()
 
     def abort(self) -> None:
-        """Drop every call without events and start any recording write still waiting."""
+        """Drop every call without events (their recordings are still written by drain_writes)."""
         for call in list(self.calls):
             call.abort()
         self.calls.clear()
-        for key in list(self._pending_writes):
-            handle = self._pending_writes[key][0]
-            handle.cancel()
-            self._submit_write(key)
 
     def reset(self) -> None:
         """After a restart: Uniqueid and channel numbering start again at 0."""
@@ -122,26 +119,36 @@ class Pbx:
         self.accepting = True
 
     def write_recording(self, path: Path, duration_s: float, mode: str) -> None:
-        """Close the MixMonitor file shortly after the Hangup events (in an executor thread)."""
-        self._write_seq += 1
-        key = self._write_seq
-        handle = self.loop.call_later(RECORDING_CLOSE_S, self._submit_write, key)
-        self._pending_writes[key] = (handle, path, frames_for(duration_s), mode)
+        """Close the MixMonitor file shortly after the Hangup events, batched with its neighbours."""
+        self._pending_writes.append((path, frames_for(duration_s), mode))
+        if self._write_handle is None:
+            self._write_handle = self.loop.call_later(RECORDING_CLOSE_S, self._flush_writes)
 
-    def _submit_write(self, key: int) -> None:
-        entry = self._pending_writes.pop(key, None)
-        if entry is None:
-            return
-        _, path, frames, mode = entry
-        future = self.loop.run_in_executor(None, write_wav, path, frames, mode)
-        self._writes.add(future)
-        future.add_done_callback(self._writes.discard)
+    def _flush_writes(self) -> None:
+        # A short file costs ~25 us to write here; handing it to a thread costs ten times that
+        # in wake-ups, so only long recordings go to the executor.
+        self._write_handle = None
+        batch, self._pending_writes = self._pending_writes, []
+        large = []
+        for path, frames, mode in batch:
+            if frames * 2 <= INLINE_WRITE_BYTES:
+                write_wav(path, frames, mode)
+            else:
+                large.append((path, frames, mode))
+        if large:
+            future = self.loop.run_in_executor(None, _write_all, large)
+            self._writes.add(future)
+            future.add_done_callback(self._writes.discard)
 
     async def drain_writes(self) -> None:
-        """Wait for every recording write in flight."""
-        while self._pending_writes or self._writes:
-            for key in list(self._pending_writes):
-                self._pending_writes[key][0].cancel()
-                self._submit_write(key)
-            if self._writes:
-                await asyncio.gather(*list(self._writes), return_exceptions=True)
+        """Write what is pending now and wait for the executor writes in flight."""
+        if self._write_handle is not None:
+            self._write_handle.cancel()
+        self._flush_writes()
+        if self._writes:
+            await asyncio.gather(*list(self._writes), return_exceptions=True)
+
+
+def _write_all(batch: list[tuple[Path, int, str]]) -> None:
+    for path, frames, mode in batch:
+        write_wav(path, frames, mode)

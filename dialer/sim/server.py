@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import logging
+from collections import deque
 from types import TracebackType
 
 from dialer.sim import events as ev
@@ -12,8 +12,6 @@ from dialer.sim.events import Ev
 from dialer.sim.oplog import CallEndRecord, OpLog, OriginationRecord
 from dialer.sim.pbx import Pbx
 from dialer.sim.session import BOOT_FULLY_BOOTED_S, AmiSession
-
-log = logging.getLogger("dialer.sim")
 
 SHUTDOWN_EVENT_S = 1.1  # channels hung up -> Event: Shutdown (file 20), simulated seconds
 SHUTDOWN_CLOSE_S = 0.017  # Event: Shutdown -> sockets closed
@@ -48,8 +46,9 @@ class SimServer:
         self.config = config or SimConfig()
         self.faults = Faults()
         self.port = self.config.port
-        self.originations: list[OriginationRecord] = []
-        self.call_ends: list[CallEndRecord] = []
+        # newest last; bounded so a simulator running for days does not grow without end
+        self.originations: deque[OriginationRecord] = deque(maxlen=self.config.record_limit)
+        self.call_ends: deque[CallEndRecord] = deque(maxlen=self.config.record_limit)
         self.sessions: set[AmiSession] = set()
         self.booting = False
         self._listeners: list[AmiSession] = []
@@ -79,6 +78,8 @@ class SimServer:
         loop = asyncio.get_running_loop()
         self._loop = loop
         cfg = self.config
+        if cfg.effective_time_scale < 0:
+            raise ValueError(f"time_scale must be >= 0, got {cfg.effective_time_scale}")
         self._oplog = OpLog(cfg.log_path)
         self._pbx = Pbx(
             loop=loop,
@@ -163,8 +164,7 @@ class SimServer:
         assert self._loop is not None
         if self._boot_handle is not None:
             self._boot_handle.cancel()
-        delay = BOOT_FULLY_BOOTED_S * self.pbx.scale if self.pbx.scale else 0.0
-        self._boot_handle = self._loop.call_later(delay, self._boot_complete)
+        self._boot_handle = self._loop.call_later(BOOT_FULLY_BOOTED_S, self._boot_complete)
 
     def _boot_complete(self) -> None:
         self._boot_handle = None

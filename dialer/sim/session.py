@@ -53,6 +53,7 @@ class AmiSession(asyncio.Protocol):
         self.local = self.remote = ""
         self._timers: list[asyncio.TimerHandle] = []
         self._paused_since: float | None = None
+        self._buffered = 0  # transport buffer size after our last write
 
     # -- transport callbacks ----------------------------------------------------------------
 
@@ -114,11 +115,19 @@ class AmiSession(asyncio.Protocol):
             return
         data = "".join(self.out).encode("utf-8")
         self.out.clear()
-        self.transport.write(data)
-        paused = self._paused_since
-        if paused is not None and self.loop.time() - paused > self.server.config.write_timeout_s:
-            # Asterisk drops a session whose writes block longer than writetimeout
-            self.abort()
+        transport = self.transport
+        if self._paused_since is not None:
+            # Asterisk drops a session whose writes block longer than writetimeout; a client that
+            # reads (the buffer shrank since the last write) is not blocked, only slower than us.
+            now = self.loop.time()
+            size = transport.get_write_buffer_size()
+            if size < self._buffered:
+                self._paused_since = now
+            elif now - self._paused_since > self.server.config.write_timeout_s:
+                self.abort()
+                return
+        transport.write(data)
+        self._buffered = transport.get_write_buffer_size()
 
     def close(self) -> None:
         """Flush, then close (no Goodbye)."""

@@ -99,7 +99,8 @@ class Database:
             await self._conn.execute("PRAGMA journal_mode=WAL")
             await self._conn.execute("PRAGMA synchronous=NORMAL")
             await self._conn.execute("PRAGMA foreign_keys=ON")
-            await self._conn.execute("PRAGMA busy_timeout=5000")
+            # A CLI import holds the write lock for seconds: wait for it rather than fail.
+            await self._conn.execute("PRAGMA busy_timeout=30000")
             await self.migrate(MIGRATIONS)
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path}: not a usable dialer database: {exc}") from None

@@ -76,3 +76,31 @@ def test_secret_is_never_in_the_repr(tmp_path):
     config = load_config(write(tmp_path, MINIMAL), environ={"DIALER_AMI_SECRET": "hunter2"})
     assert "hunter2" not in repr(config)
     assert "hunter2" not in config.model_dump_json()
+
+
+def _keys(model: type, prefix: str = "") -> list[str]:
+    """Every key path of a pydantic model (nested models included)."""
+    from pydantic import BaseModel
+
+    out = []
+    for name, field in model.model_fields.items():
+        if field.exclude:
+            continue
+        out.append(prefix + name)
+        annotation = field.annotation
+        for candidate in (annotation, *getattr(annotation, "__args__", ())):
+            if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+                out += _keys(candidate, prefix + name + ".")
+    return out
+
+
+def test_every_config_key_is_documented_in_the_example():
+    """A key missing from config/dialer.example.toml is a key nobody can find."""
+    from dialer.config.models import CampaignConfig, Config
+
+    text = EXAMPLE.read_text()
+    words = set(text.replace("=", " ").replace("[", " ").replace("]", " ").replace(".", " ").split())
+    words |= {w.lstrip("#") for w in words}
+    missing = [key for key in _keys(Config) + _keys(CampaignConfig, "campaigns.NAME.")
+               if key.rsplit(".", 1)[-1] not in words]
+    assert missing == []

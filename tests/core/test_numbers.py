@@ -85,3 +85,26 @@ def test_trunk_formats(fmt, prefix, digits):
 def test_trunk_format_refuses_anything_but_e164():
     with pytest.raises(ValueError, match=r"E\.164"):
         dial_digits("+1415555&2671", DialFormat.E164)
+
+
+@settings(max_examples=500)
+@given(
+    st.sampled_from(["US", "CA", "GB", "PR", "DE"]),
+    st.sampled_from(["", "+", "+1", "1", "+44", "011"]),
+    st.integers(0, 10**10 - 1),
+    st.sampled_from(["{}", "({}) {}-{}", "{}-{}-{}", "{}.{}.{}", "{} {} {}"]),
+)
+def test_the_north_american_fast_path_parses_exactly_like_phonenumbers(region, prefix, digits, shape):
+    text = str(digits).zfill(10)
+    body = shape.format(text[:3], text[3:6], text[6:]) if shape != "{}" else text
+    raw = prefix + body
+    try:
+        expected = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException:
+        expected = None
+    from dialer.numbers import _parse_nanp_fast
+
+    fast = _parse_nanp_fast(raw, region)
+    if fast is not None:
+        assert expected is not None
+        assert (fast.country_code, fast.national_number) == (expected.country_code, expected.national_number)

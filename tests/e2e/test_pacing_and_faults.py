@@ -122,3 +122,31 @@ async def test_malformed_frames_mid_campaign_do_not_stop_dialing(tmp_path, sim):
 
     engine = await run_until_settled(config, ["c1"], on_engine=watch)
     assert engine.stats.by_disposition["answered"] == 12
+
+
+async def test_a_long_import_lock_delays_outcomes_but_loses_none(tmp_path, sim):
+    import sqlite3
+
+    config = make_config(tmp_path, sim)
+    await import_numbers(tmp_path, config, [number(ANSWERED, i) for i in range(10)])
+    held = asyncio.Event()
+
+    def watch(engine: Engine) -> None:
+        async def hold_the_write_lock() -> None:
+            while sim.live_call_count == 0:
+                await asyncio.sleep(0.01)
+            conn = sqlite3.connect(config.database.path, isolation_level=None)
+            conn.execute("BEGIN IMMEDIATE")  # what `dialer import` does for its one transaction
+            await asyncio.sleep(1.0)
+            conn.execute("COMMIT")
+            conn.close()
+            held.set()
+
+        asyncio.get_running_loop().create_task(hold_the_write_lock())
+
+    engine = await run_until_settled(config, ["c1"], on_engine=watch)
+    assert held.is_set()
+    attempts = await rows(config, "SELECT state, disposition FROM attempts")
+    assert len(attempts) == 10
+    assert {(a["state"], a["disposition"]) for a in attempts} == {("ended", "answered")}
+    assert engine.stats.ended == 10

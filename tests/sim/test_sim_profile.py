@@ -6,7 +6,7 @@ import random
 from pathlib import Path
 
 import pytest
-from conftest import RawAmi, run_call, send_originate, wait_idle
+from simkit import RawAmi, run_call, send_originate, wait_idle
 
 from dialer.sim import Outcome, Profile, ProfileError, SimConfig, SimServer, load_profile
 

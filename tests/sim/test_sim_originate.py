@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import RawAmi, assert_catalogue_shape, load_transcript, run_call, send_originate, wait_idle
+from simkit import RawAmi, assert_catalogue_shape, load_transcript, run_call, send_originate, wait_idle
 
 from dialer.sim import SimServer
 

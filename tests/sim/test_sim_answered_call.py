@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import (
+from simkit import (
     RawAmi,
     assert_catalogue_shape,
     detailed_legs,
@@ -122,3 +122,17 @@ async def test_traffic_is_as_heavy_as_transcript_03(sim: SimServer, ami: RawAmi)
 
     assert len(ours) == len(theirs) + 1  # + our Originate response
     assert abs(size(ours) - size(theirs)) < 0.1 * size(theirs)
+
+
+async def test_originate_response_position_varies_between_calls(sim: SimServer, ami: RawAmi) -> None:
+    """Only per-channel order is guaranteed: OriginateResponse lands early or late in the answer."""
+    positions = set()
+    for i in range(16):
+        msgs = [
+            m.event for m in await run_call(sim, ami, f"Local/1001{i:04d}@callees", f"DIALER_CALL_ID=v-{i}")
+        ]
+        at = msgs.index("OriginateResponse")
+        positions.add(
+            "before MixMonitorStart" if at < msgs.index("MixMonitorStart") else "after MixMonitorStart"
+        )
+    assert positions == {"before MixMonitorStart", "after MixMonitorStart"}

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from conftest import RawAmi
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from simkit import RawAmi
 
 from dialer.sim import SimConfig, SimServer
 from dialer.sim.protocol import MAX_HEADERS, ActionReader

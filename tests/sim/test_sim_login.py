@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import RawAmi, assert_catalogue_shape, load_transcript, run_call
+from simkit import RawAmi, assert_catalogue_shape, load_transcript, run_call
 
 from dialer.sim import SimServer
 
@@ -181,7 +181,7 @@ async def test_user_without_originate_write_class_is_denied(sim_config, tmp_path
         await client.login("ro", "s")
         resp = await client.action("Originate", Channel="Local/100@callees", Context="dialer", Exten="s")
         assert resp["Message"] == "Permission denied"
-        assert sim.originations == []
+        assert not sim.originations
         await client.close()
 
 

@@ -7,7 +7,7 @@ import wave
 from pathlib import Path
 
 import pytest
-from conftest import RawAmi, run_call, send_originate, wait_idle
+from simkit import RawAmi, run_call, send_originate, wait_idle
 
 from dialer.sim import Outcome, Profile, RandomSpec, Rule, SimConfig, SimServer
 

@@ -8,7 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
-from conftest import RawAmi, parse_stream, send_originate
+from simkit import RawAmi, parse_stream, send_originate
 
 
 async def test_cli_prints_its_port_and_exits_0_on_sigterm_after_shutdown(tmp_path: Path) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import random
 
 import pytest
-from conftest import RawAmi, assert_catalogue_shape, detailed_legs, load_transcript, run_call
 from hypothesis import given
 from hypothesis import strategies as st
+from simkit import RawAmi, assert_catalogue_shape, detailed_legs, load_transcript, run_call
 
 from dialer.sim import Outcome, Profile, Rule, SimConfig, SimServer
 

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from conftest import RawAmi, assert_catalogue_shape, load_transcript, parse_stream, send_originate, wait_idle
+from simkit import RawAmi, assert_catalogue_shape, load_transcript, parse_stream, send_originate, wait_idle
 
 from dialer.sim import Outcome, Profile, Rule, SimConfig, SimServer
 
@@ -176,3 +176,18 @@ async def test_slow_client_is_dropped_after_write_timeout(sim_config: SimConfig)
         await wait_idle(sim)
         await feeder.close()
         await client.close()
+
+
+async def test_stop_leaves_no_task_and_no_open_socket(sim_config: SimConfig) -> None:
+    sim = SimServer(sim_config)
+    await sim.start()
+    client = await RawAmi().connect(sim.port)
+    await client.login()
+    send_originate(client, "Local/10010001@callees", "o-1", "DIALER_CALL_ID=x")
+    await client.until(lambda m: m.event == "DialState")
+    await sim.stop()
+    assert asyncio.all_tasks() == {asyncio.current_task()}
+    assert sim.live_call_count == 0
+    assert await client.wait_eof() is not None
+    assert await _connect_refused(sim.port)
+    await client.close()

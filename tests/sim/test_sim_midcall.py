@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from conftest import RawAmi, assert_catalogue_shape, load_transcript, send_originate, wait_idle
+from simkit import RawAmi, assert_catalogue_shape, load_transcript, send_originate, wait_idle
 
 from dialer.sim import Outcome, Profile, Rule, SimConfig, SimServer
 
