@@ -43,7 +43,20 @@ class RecordingHooks:
         return variables
 
     def pending_rows(self, conn: sqlite3.Connection, events: Sequence[CallEvent]) -> None:
-        """tx hook: an answered call's final outcome commits together with its pending recording."""
+        """tx hook: an answered call's final outcome commits together with its pending recording.
+
+        A failing database (locked, disk full) fails the whole transaction, which the engine retries
+        with nothing lost. Any other error here is logged and swallowed: the outcome matters more
+        than its recording's bookkeeping, and must never be held back by it.
+        """
+        try:
+            self._pending_rows(conn, events)
+        except sqlite3.OperationalError:
+            raise
+        except Exception:
+            log.exception("recording_pending_rows_failed", calls=[e.call_id for e in events if e.final])
+
+    def _pending_rows(self, conn: sqlite3.Connection, events: Sequence[CallEvent]) -> None:
         config = self.engine.config
         rows = []
         for event in events:

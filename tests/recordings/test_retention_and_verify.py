@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner, Result
 
+from dialer.cli import app
 from dialer.clock import FakeClock
 from dialer.config import Config
 from dialer.daemon import run_until_settled
@@ -19,8 +20,6 @@ from dialer.store import Database
 from tests.e2e.conftest import ANSWERED, import_numbers, number, rows
 from tests.recordings.conftest import OMIT, TRUNCATE, recording_config
 
-DIALER = [sys.executable, "-m", "dialer"]
-
 
 async def archived_campaign(tmp_path: Path, sim, calls: list[str], **recordings) -> tuple[Config, list[dict]]:
     config = recording_config(tmp_path, sim, **recordings)
@@ -29,8 +28,9 @@ async def archived_campaign(tmp_path: Path, sim, calls: list[str], **recordings)
     return config, await rows(config, "SELECT call_id, path, created_at, status FROM recordings ORDER BY call_id")
 
 
-def cli(config: Config, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run `dialer ARGS` against this config (written as a TOML file the CLI reads)."""
+async def cli(config: Config, *args: str) -> Result:
+    """`dialer ARGS` against this config (written as the TOML file the command reads), run in a thread
+    because the command runs its own event loop."""
     path = config.database.path.parent / "cli.toml"
     rec = config.recordings
     path.write_text(f"""
@@ -48,7 +48,7 @@ channel = "Local/{{number}}@callees"
 trunk = "sim"
 caller_id = "+14155550100"
 """)
-    return subprocess.run([*DIALER, *args, "--config", str(path)], capture_output=True, text=True, timeout=60)
+    return await asyncio.to_thread(CliRunner().invoke, app, [*args, "--config", str(path)])
 
 
 async def test_purge_respects_retention_and_legal_holds(tmp_path, sim):
@@ -131,33 +131,33 @@ async def test_verify_reports_changed_and_vanished_files(tmp_path, sim):
     assert all(r["verified_at"] == 2.0 for r in stored.values())
     assert stored[made[1]["call_id"]]["verify_problem"] == "vanished"
 
-    result = cli(config, "recordings", "verify", "--format", "json")
-    assert result.returncode == 1, result.stderr
+    result = await cli(config, "recordings", "verify", "--format", "json")
+    assert result.exit_code == 1, result.output
     assert {f["problem"].split(":")[0] for f in json.loads(result.stdout)} == {"changed", "vanished"}
 
 
 async def test_cli_lists_missing_and_broken_recordings_and_manages_holds(tmp_path, sim):
     config, made = await archived_campaign(
         tmp_path, sim, [number(ANSWERED, 1), number(OMIT, 2), number(TRUNCATE, 3)])
-    listed = cli(config, "recordings", "missing", "--format", "json")
-    assert listed.returncode == 0, listed.stderr
+    listed = await cli(config, "recordings", "missing", "--format", "json")
+    assert listed.exit_code == 0, listed.output
     problems = {r["call_id"]: r for r in json.loads(listed.stdout)}
     expected = {r["call_id"]: r["status"] for r in made if r["status"] != "archived"}
     assert {k: v["status"] for k, v in problems.items()} == expected
     assert sorted(expected.values()) == ["broken", "missing"]
     assert all("4155550" not in line for line in listed.stdout.splitlines())  # no numbers on screen
-    table = cli(config, "recordings", "missing")
+    table = await cli(config, "recordings", "missing")
     assert "2 call(s) without a good recording" in table.stdout
 
-    assert cli(config, "recordings", "hold", "--campaign", "c1").returncode == 2  # a hold needs a reason
-    assert cli(config, "recordings", "hold", "--campaign", "c1", "--reason", "litigation").returncode == 0
-    holds = json.loads(cli(config, "recordings", "holds", "--format", "json").stdout)
+    assert (await cli(config, "recordings", "hold", "--campaign", "c1")).exit_code == 2  # a hold needs a reason
+    assert (await cli(config, "recordings", "hold", "--campaign", "c1", "--reason", "litigation")).exit_code == 0
+    holds = json.loads((await cli(config, "recordings", "holds", "--format", "json")).stdout)
     assert [(h["scope"], h["target"], h["reason"]) for h in holds] == [("campaign", "c1", "litigation")]
-    dry = cli(config, "recordings", "purge", "--dry-run")
-    assert dry.returncode == 0
+    dry = await cli(config, "recordings", "purge", "--dry-run")
+    assert dry.exit_code == 0
     assert "would delete 0 recording(s)" in dry.stdout
-    assert cli(config, "recordings", "release", "--campaign", "c1").returncode == 0
-    assert cli(config, "recordings", "release", "--campaign", "c1").returncode == 1  # nothing left to release
+    assert (await cli(config, "recordings", "release", "--campaign", "c1")).exit_code == 0
+    assert (await cli(config, "recordings", "release", "--campaign", "c1")).exit_code == 1  # nothing left to release
 
 
 @pytest.mark.parametrize("days", [0, 40000])

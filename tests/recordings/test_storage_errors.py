@@ -89,7 +89,7 @@ async def test_pause_stops_new_calls_until_the_storage_is_back(tmp_path, sim):
         assert HOLD_KEY in engine.dispatch_holds  # held before the first login: no call slipped out
         for _ in range(10):  # ten turns of the dialing loop with leads due
             await asyncio.sleep(config.dialing.poll_interval_s)
-        assert sim.originations == []
+        assert len(sim.originations) == 0
         assert [a.kind for a in alerts] == ["storage_error"]
         assert "dialing is paused" in alerts[0].message
         assert str(archive) in alerts[0].message
