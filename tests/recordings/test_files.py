@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
 import stat
 import struct
+import subprocess
+import sys
 import tempfile
 import wave
 from pathlib import Path
@@ -152,3 +155,34 @@ def test_a_copy_that_does_not_match_the_checked_hash_is_not_put_in_place(tmp_pat
         assert list(other.iterdir()) == []
     finally:
         shutil.rmtree(other)
+
+
+_ARCHIVE_ONE = """
+import hashlib, sys
+from pathlib import Path
+from dialer.recordings.files import StorageError, archive
+source, target = Path(sys.argv[1]), Path(sys.argv[2])
+try:
+    archive(source, target, hashlib.sha256(source.read_bytes()).hexdigest())
+except StorageError as exc:
+    print(f"{exc.code} {exc}")
+print(sorted(p.name for p in target.parent.iterdir()))
+"""
+
+
+def test_a_full_disk_is_a_storage_error_naming_the_path_and_nothing_is_half_written(tmp_path):
+    # A real ENOSPC: a 16 KiB tmpfs mounted in a private user+mount namespace (no root needed).
+    if shutil.which("unshare") is None:
+        pytest.skip("unshare is not available")
+    full = tmp_path / "full"
+    full.mkdir()
+    source = make_wav(tmp_path / "c9.wav", 5.0)  # 80 kB: more than the file system holds
+    target = full / "2027" / "c" / "c9.wav"
+    script = 'mount -t tmpfs -o size=16k tmpfs "$1" && exec "$2" -c "$3" "$4" "$5"'
+    result = subprocess.run(["unshare", "-rm", "sh", "-c", script, "sh", str(full), sys.executable, _ARCHIVE_ONE,
+                             str(source), str(target)], capture_output=True, text=True, timeout=60)
+    if result.returncode != 0 and ("unshare" in result.stderr or "mount" in result.stderr):
+        pytest.skip(f"no private mount namespace here: {result.stderr.strip()}")
+    assert result.stdout.splitlines() == [f"{errno.ENOSPC} {target}: No space left on device",
+                                          "[]"]  # no half-written .part left behind in the archive
+    assert source.exists()  # the recording stays in the spool for the retry
