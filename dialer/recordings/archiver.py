@@ -76,17 +76,11 @@ class Archiver:
         self._not_before: dict[str, float] = {}  # call id -> monotonic time of its next look
         self._failing: StorageError | None = None  # the storage episode under way, if any
         self._next_purge = 0.0
-        self.settled = 0  # recordings archived, broken or missing since start (for status and tests)
 
     @property
     def settings(self) -> RecordingsConfig:
         """The current `[recordings]` section (follows reloads)."""
         return self.engine.config.recordings
-
-    @property
-    def storage_failing(self) -> bool:
-        """True during a storage episode (between a storage error and the next successful write)."""
-        return self._failing is not None
 
     def wake(self) -> None:
         """Look at pending recordings now (a call with a recording has ended)."""
@@ -124,7 +118,9 @@ class Archiver:
             except Exception:  # the archiver must outlive a bad row or a locked database
                 log.exception("recordings_archiver_failed")
                 next_at = mono + self.settings.retry_interval_s
-            if self._stopping and (next_at is None or self._only_failing() or self.clock.monotonic() >= deadline):
+            # At stop, rows waiting for the storage to come back would only run out the deadline.
+            if self._stopping and (next_at is None or self._failing is not None
+                                   or (deadline is not None and self.clock.monotonic() >= deadline)):
                 left = await self._pending_count()
                 if left:
                     log.warning("recordings_left_pending", count=left, note="archived at the next start")
@@ -135,10 +131,6 @@ class Archiver:
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), max(0.0, wait_s))
-
-    def _only_failing(self) -> bool:
-        # At stop, rows waiting for storage to come back would only run out the deadline.
-        return self._failing is not None
 
     async def _pending_count(self) -> int:
         row = await self.db.fetchone("SELECT COUNT(*) AS n FROM recordings WHERE status = 'pending'")
@@ -249,7 +241,6 @@ class Archiver:
     async def _record(self, results: list[tuple[store.Pending, store.Result]]) -> None:
         async with self.db.write() as tx:
             await store.record_results(tx, [r for _, r in results], self.clock.now())
-        self.settled += len(results)
         for row, result in results:
             if result.status == "archived":
                 log.info("recording_archived", call_id=row.call_id, campaign=row.campaign_id, path=result.path,
