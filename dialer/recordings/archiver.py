@@ -256,7 +256,11 @@ class Archiver:
 
     def _storage_failed(self, error: StorageError, waiting: int) -> None:
         settings = self.settings
-        new = self._failing is None or self._failing.path != error.path or self._failing.reason != error.reason
+        # One alert per episode (and one more if the reason changes, e.g. from EPERM to ENOSPC), not one
+        # per retry or per folder that fails for the same reason.
+        new = self._failing is None or self._failing.reason != error.reason
+        if not new:
+            log.warning("recordings_storage_still_failing", path=str(error.path), reason=error.reason)
         self._failing = error
         pause = settings.on_storage_error == "pause"
         if pause:
