@@ -108,19 +108,23 @@ class Archiver:
         deadline: float | None = None
         while True:
             mono = self.clock.monotonic()
-            if self._stopping and deadline is None:
+            # Only a pass that began after stop() may end the loop: one already under way may have
+            # read the pending rows before the last calls' outcomes were committed.
+            stopping = self._stopping
+            self._wake.clear()  # here, not before the wait: a wake-up during this pass must not be lost
+            if stopping and deadline is None:
                 settings = self.settings
                 deadline = mono + settings.close_timeout_s + 2 * settings.settle_s
             try:
                 next_at = await self.run_once()
-                if mono >= self._next_purge and not self._stopping:
+                if mono >= self._next_purge and not stopping:
                     await self._purge()
             except Exception:  # the archiver must outlive a bad row or a locked database
                 log.exception("recordings_archiver_failed")
                 next_at = mono + self.settings.retry_interval_s
             # At stop, rows waiting for the storage to come back would only run out the deadline.
-            if self._stopping and (next_at is None or self._failing is not None
-                                   or (deadline is not None and self.clock.monotonic() >= deadline)):
+            if stopping and (next_at is None or self._failing is not None
+                             or (deadline is not None and self.clock.monotonic() >= deadline)):
                 left = await self._pending_count()
                 if left:
                     log.warning("recordings_left_pending", count=left, note="archived at the next start")
@@ -128,7 +132,6 @@ class Archiver:
             wait_s = self._next_purge - self.clock.monotonic()
             if next_at is not None:
                 wait_s = min(wait_s, next_at - self.clock.monotonic())
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), max(0.0, wait_s))
 

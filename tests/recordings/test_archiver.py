@@ -3,6 +3,7 @@ missing after the close timeout, resume after a crash mid-move, refuse paths out
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -156,3 +157,13 @@ async def test_one_bad_row_does_not_hold_up_the_others(rig):
     assert (await status(archiver, "c6a"))["status"] == "broken"
     assert (await status(archiver, "c6b"))["status"] == "archived"
     assert "does not match the call's talk time 60.0 s" in alerts[0].message
+
+
+async def test_stop_archives_what_the_last_calls_left_and_then_returns(rig):
+    archiver, _clock, alerts = rig
+    await archiver.start()
+    await pending(archiver, "c7a", stop_seen=True)  # committed by the engine's last flush
+    spool_wav(archiver, "c7a")
+    await asyncio.wait_for(archiver.stop(), timeout=30)
+    assert (await status(archiver, "c7a"))["status"] == "archived"
+    assert alerts == []
