@@ -19,7 +19,7 @@ import structlog
 from dialer.ami.client import AmiClient, AmiSettings
 from dialer.ami.errors import AmiLoginError
 from dialer.clock import Clock, SystemClock
-from dialer.compliance import Gate
+from dialer.compliance.live import LiveCompliance
 from dialer.config import Config, ConfigError, load_config
 from dialer.engine import Engine
 from dialer.logs import set_level
@@ -43,9 +43,9 @@ def ami_settings(config: Config) -> AmiSettings:
     )
 
 
-def build_gate(config: Config) -> Gate:
-    """The compliance gate for this config."""
-    return Gate()
+async def build_gate(config: Config, db: Database, clock: Clock) -> LiveCompliance:
+    """The compliance gate for this config, over the DNC lists in `db` and the registry files on record."""
+    return await LiveCompliance.load(config, db, clock)
 
 
 class Component(Protocol):
@@ -98,6 +98,7 @@ class Daemon:
         self.install_signals = install_signals
         self.engine: Engine | None = None
         self.ami: AmiClient | None = None
+        self.compliance: LiveCompliance | None = None
         self._on_engine = on_engine
         self._stop = asyncio.Event()
         self.components: list[Component] = []
@@ -123,6 +124,8 @@ class Daemon:
             log.warning("reload_partial", needs_restart=unchangeable)
         self.config = new
         set_level(new.logging.level)
+        if self.compliance is not None:
+            self.compliance.reload(new)
         if self.engine is not None:
             self.engine.reload(new)
         log.info("reloaded", campaigns=sorted(new.campaigns))
@@ -145,13 +148,18 @@ class Daemon:
     async def _run(self) -> int:
         config = self.config
         async with Database.open(config.database.path) as db:
-            engine = Engine(config, db, build_gate(config), self.clock, await db.hash_key())
+            compliance = await build_gate(config, db, self.clock)
+            self.compliance = compliance
+            engine = Engine(config, db, compliance.gate, self.clock, await db.hash_key())
+            compliance.attach(engine)
             self.engine = engine
             if self._on_engine is not None:
                 self._on_engine(engine)
             await engine.restore()
             context = DaemonContext(config, db, engine, self.clock)
             async with contextlib.AsyncExitStack() as components:
+                await compliance.start()
+                components.push_async_callback(compliance.stop)
                 for factory in component_factories():
                     component = factory(context)
                     if component is not None:

@@ -3,6 +3,11 @@
 It starts the PBX simulator in-process on a free port, writes a demo config and a lead list into the
 working folder, imports the leads, runs the daemon until every lead is settled, and leaves the
 database, the JSON log and the simulator's origination log in that folder.
+
+The compliance gate runs as in production, calling window included. The demo's policy allows
+retries seconds apart (it is a simulation), and its leads are numbers the gate allows now and for
+the next 15 minutes (see demo_leads), so it finishes at any hour. A few leads are put on the
+internal DNC list first, to show the gate blocking them.
 """
 
 from __future__ import annotations
@@ -16,20 +21,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import phonenumbers
 import tomli_w
 from pydantic import SecretStr
 
-from dialer.clock import SystemClock
+from dialer.clock import SystemClock, to_datetime
+from dialer.compliance import CompliancePolicy
 from dialer.config import parse_config
 from dialer.daemon import run_until_settled
+from dialer.demo_leads import NoOpenWindow, open_numbers
 from dialer.leads.importer import prepare_import, write_import
-from dialer.numbers import NumberError, normalise
+from dialer.numbers import PhoneNumber
 from dialer.sim import SimConfig, SimServer, SimUser
 from dialer.store import Database
+from dialer.store import compliance as compliance_store
 
 CAMPAIGN = "demo"
-# Area codes of several US time zones, so the calling window has something to do.
-AREA_CODES = ("212", "305", "312", "415", "503", "602", "713", "808", "907", "617")
+CALLER_ID = '"Demo Dialer" <+14155550100>'
+# The demo's global compliance policy: production defaults (window, holidays, DNC, abandon rate,
+# caller ID) except that a simulated callee may be retried seconds later.
+DEMO_COMPLIANCE: dict[str, Any] = {"min_attempt_gap_s": 0, "max_attempts_per_24h": 10, "max_attempts_per_7d": 20}
+DNC_EVERY = 50  # one lead in this many is put on the internal DNC list before the run
 FIRST_NAMES = ("Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances", "Ken", "Radia", "Niklaus")
 LAST_NAMES = ("Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Allen", "Thompson", "Perlman", "Wirth")
 
@@ -46,9 +58,11 @@ class DemoResult:
     recordings: Path
     leads: int
     elapsed_s: float
+    notice: str | None = None  # what the demo had to relax, if anything
 
 
-def demo_config_data(workdir: Path, sim_port: int, *, time_scale: float) -> dict[str, Any]:
+def demo_config_data(workdir: Path, sim_port: int, *, time_scale: float,
+                     compliance: dict[str, Any] | None = None) -> dict[str, Any]:
     """The demo's config as TOML-shaped data (also written to dialer.toml for later commands)."""
     return {
         "node": {"name": "demo"},
@@ -69,10 +83,11 @@ def demo_config_data(workdir: Path, sim_port: int, *, time_scale: float) -> dict
             "failed": {"delay_s": 1.0, "max_attempts": 2},
             "unknown": {"delay_s": 1.0, "max_attempts": 2},
         }},
+        "compliance": DEMO_COMPLIANCE if compliance is None else compliance,
         "trunks": {"sim": {"channel": "Local/{number}@callees", "number_format": "e164_no_plus"}},
         "campaigns": {CAMPAIGN: {
             "trunk": "sim",
-            "caller_id": '"Demo Dialer" <+14155550100>',
+            "caller_id": CALLER_ID,
             "default_region": "US",
             "context": "dialer",
             # The simulator runs the Originate Timeout on its scaled clock too.
@@ -89,24 +104,40 @@ def demo_config_data(workdir: Path, sim_port: int, *, time_scale: float) -> dict
     }
 
 
-def write_leads(path: Path, count: int, seed: int) -> None:
-    """A lead list of valid US numbers; the last two digits pick the simulated callee's behaviour."""
+def pick_numbers(count: int, seed: int, now: float) -> tuple[list[PhoneNumber], dict[str, Any], str | None]:
+    """(numbers, the compliance policy to run with, a notice if it had to be relaxed)."""
+    policy = DEMO_COMPLIANCE
+    try:
+        return open_numbers(count, seed, CompliancePolicy(**policy), CALLER_ID, to_datetime(now)), policy, None
+    except NoOpenWindow:
+        # A public holiday in every country whose hours are open now (New Year, Christmas in the
+        # Americas): keep the hours, skip the holiday rule for this simulated run, and say so.
+        policy = {**DEMO_COMPLIANCE, "skip_holidays": False}
+        numbers = open_numbers(count, seed, CompliancePolicy(**policy), CALLER_ID, to_datetime(now))
+        return numbers, policy, ("every country open at this hour has a public holiday: this demo run does not "
+                                 "skip holidays (calling hours still apply)")
+
+
+def write_leads(path: Path, numbers: list[PhoneNumber], seed: int) -> None:
+    """A lead list; the last two digits of each number pick the simulated callee's behaviour."""
     rng = random.Random(seed)
-    seen: set[str] = set()
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["phone", "first_name", "last_name", "customer_id", "segment"])
-        while len(seen) < count:
-            raw = f"({rng.choice(AREA_CODES)}) {rng.randint(201, 989)}-{rng.randint(0, 9999):04d}"
-            try:
-                e164 = normalise(raw, "US").e164
-            except NumberError:
-                continue
-            if e164 in seen:
-                continue
-            seen.add(e164)
-            writer.writerow([raw, rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES), f"C{len(seen):05d}",
+        for i, number in enumerate(numbers, 1):
+            raw = phonenumbers.format_number(phonenumbers.parse(number.e164),
+                                             phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+            writer.writerow([raw, rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES), f"C{i:05d}",
                              rng.choice(("new", "returning", "vip"))])
+
+
+async def _list_on_dnc(db: Database, numbers: list[PhoneNumber], now: float) -> None:
+    entries = [compliance_store.NewDncEntry(n.e164, compliance_store.DncKind.INTERNAL, None, "demo")
+               for n in numbers[DNC_EVERY - 1::DNC_EVERY]]
+    if entries:
+        stamp = compliance_store.ChangeStamp("demo", now, await db.hash_key())
+        async with db.write() as tx:
+            await compliance_store.add_dnc(tx, entries, stamp)
 
 
 async def run_demo(
@@ -128,19 +159,22 @@ async def run_demo(
         host="127.0.0.1", port=0, users={"dialer": SimUser(secret=secret)},
         spool_dir=workdir / "spool", time_scale=time_scale, seed=seed, log_path=sim_log,
     )
+    numbers, policy, notice = await asyncio.to_thread(pick_numbers, leads, seed, clock.now())
     async with SimServer(sim_config) as sim:
-        data = demo_config_data(workdir, sim.port, time_scale=time_scale)
+        data = demo_config_data(workdir, sim.port, time_scale=time_scale, compliance=policy)
         config_path = workdir / "dialer.toml"
         config_path.write_text(tomli_w.dumps(data), encoding="utf-8")
         config = parse_config(data, source=str(config_path), require_secret=False, base_dir=workdir)
         config = config.model_copy(update={"ami": config.ami.model_copy(update={"secret": SecretStr(secret)})})
         leads_path = workdir / "leads.csv"
-        write_leads(leads_path, leads, seed)
+        write_leads(leads_path, numbers, seed)
         plan = await asyncio.to_thread(prepare_import, leads_path, "US")
         async with Database.open(config.database.path) as db:
             await write_import(db, CAMPAIGN, plan, clock.now())
+            await _list_on_dnc(db, numbers, clock.now())
         await run_until_settled(config, [CAMPAIGN], config_path=config_path, on_progress=on_progress)
     return DemoResult(workdir, config_path, config.database.path, workdir / "dialer.log", sim_log,
-                      config.recordings.archive_dir, len(plan.leads), round(clock.monotonic() - started, 1))
+                      config.recordings.archive_dir, len(plan.leads), round(clock.monotonic() - started, 1),
+                      notice)
 
 

@@ -13,7 +13,7 @@ import contextlib
 import secrets
 import sqlite3
 from collections import Counter, deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -24,18 +24,26 @@ from dialer.ami.errors import AmiDisconnected, AmiError
 from dialer.ami.frames import Message
 from dialer.ami.originate import OriginateRequest, build_channel
 from dialer.clock import Clock, to_datetime
-from dialer.compliance import Decision, Gate, GateRequest
+from dialer.compliance import AbandonStats, Channel, Decision, Gate, GateRequest, abandon_headroom
+from dialer.compliance.holds import CampaignHolds
 from dialer.config.models import CampaignConfig, Config, PacingConfig
 from dialer.events import CallEvent, EventHook, TxHook
 from dialer.numbers import NumberType, PhoneNumber, mask, number_hash
 from dialer.outcome import Disposition
-from dialer.pacer import Pacer
+from dialer.pacer import Pacer, abandon_slowdown
 from dialer.retry import LeadStep, next_step
 from dialer.store import Database, Tx
 from dialer.store import calls as store
+from dialer.store import compliance as compliance_store
 from dialer.tracker import CallChange, CallState, CallTracker, TrackedCall, channels_from_list, restored_call
 
 log = structlog.get_logger("dialer.engine")
+
+ABANDON_STATS_TTL_S = 5.0  # a campaign's abandon counts are re-read from the attempts table this often
+
+# Alert kinds for the campaign-wide blocks that hold a campaign.
+HOLD_ALERTS = {"abandon_rate": "abandon_rate_limit", "dnc.registry_age": "registry_stale",
+               "caller_id": "caller_id_invalid"}
 
 
 class AmiPort(Protocol):
@@ -96,6 +104,10 @@ class Engine:
         # While any hold is set no new call is originated (e.g. recordings storage failing with
         # on_storage_error = pause); live calls go on.
         self.dispatch_holds: dict[str, str] = {}
+        # Run inside the claim transaction before the gate (the DNC index catches up with the store).
+        self.gate_sync: list[Callable[[Tx], Awaitable[None]]] = []
+        self.holds = CampaignHolds()
+        self._abandon: dict[str, tuple[float, AbandonStats]] = {}
         self._states: list[store.StateUpdate] = []
         self._finals: list[store.FinalUpdate] = []
         self._pending_changes: list[CallChange] = []
@@ -148,6 +160,7 @@ class Engine:
         """Apply a reloaded config: pacing, campaigns, retry rules; live calls are untouched."""
         self.config = config
         self.pacer.reconfigure(config.dialing.pacing, self._campaign_pacing(config), self.clock.monotonic())
+        self.holds.clear()  # a fixed caller ID or a new limit deserves a fresh look
         self._campaign_states_at = -1.0
         self._wake.set()
 
@@ -270,8 +283,10 @@ class Engine:
         live = self.tracker.live_by_campaign()
         live_total = len(self.tracker)
         for name in await self._active_campaigns():
-            if name in self._idle_campaigns:
+            if name in self._idle_campaigns or self.holds.active(name, self.clock.now()):
                 continue
+            stats = await self._abandon_stats(name)
+            self.pacer.slow_down(name, abandon_slowdown(abandon_headroom(stats, self.config.compliance_for(name))))
             slots = self.pacer.slots(name, live_total, live.get(name, 0), self.clock.monotonic())
             if slots <= 0:
                 continue
@@ -281,18 +296,35 @@ class Engine:
             live_total += count
         return sent
 
+    async def _abandon_stats(self, name: str) -> AbandonStats:
+        """The campaign's abandon counts, re-read at most every ABANDON_STATS_TTL_S."""
+        cached = self._abandon.get(name)
+        mono = self.clock.monotonic()
+        if cached is not None and mono - cached[0] < ABANDON_STATS_TTL_S:
+            return cached[1]
+        async with self.db.read() as tx:
+            stats = await compliance_store.abandon_stats(tx, name, self.clock.now())
+        self._abandon[name] = (mono, stats)
+        return stats
+
     async def _dispatch_campaign(self, name: str, campaign: CampaignConfig, limit: int) -> int:
         now = self.clock.now()
         when = to_datetime(now)
         policy = self.config.compliance_for(name)
+        stats = await self._abandon_stats(name)
         allowed: list[tuple[store.NewAttempt, store.DueLead, Decision]] = []
         blocked: list[store.BlockedLead] = []
+        held: Decision | None = None
         async with self.db.write() as tx:
             due = await store.claim_due(tx, name, now, limit)
             if not due:
                 self._idle_campaigns.add(name)
                 return 0
-            histories = await store.number_histories(tx, [lead.number for lead in due], now)
+            for sync in self.gate_sync:
+                await sync(tx)
+            numbers = [lead.number for lead in due]
+            histories = await store.number_histories(tx, numbers, now)
+            consents = await compliance_store.consents_for(tx, numbers)
             for lead in due:
                 number = PhoneNumber(lead.number, lead.region, NumberType(lead.number_type), lead.zones)
                 decision = self.gate.check(GateRequest(
@@ -303,7 +335,15 @@ class Engine:
                     caller_id=campaign.caller_id,
                     history=histories[lead.number],
                     normalised=number,
+                    channel=Channel.CALL,
+                    consents=consents.get(lead.number, ()),
+                    abandon_stats=stats,
                 ), when)
+                if decision.campaign_wide:
+                    # The campaign, not this number, is blocked: hold it, leave the leads as they are.
+                    held = decision
+                    await compliance_store.record_hold(tx, name, decision.rule, decision.detail, now)
+                    break
                 record = store.GateRecord(
                     lead.lead_id, name, number_hash(lead.number, self._hash_key), mask(lead.number),
                     decision.verdict.value, decision.rule, decision.detail,
@@ -323,6 +363,10 @@ class Engine:
             events = [self._event(call, CallState.ORIGINATING, now) for call in calls]
             await self._run_tx_hooks(tx, events)
         # Committed: every call below has its allow decision and its attempt row on disk.
+        if held is not None:
+            self._hold(name, held, policy.campaign_recheck_s, now)
+        elif calls:
+            self.holds.lift(name)
         self.stats.blocked += len(blocked)
         self.stats.refused_live += len(result.refused)
         self._run_event_hooks(events)
@@ -333,6 +377,15 @@ class Engine:
         self.pacer.consume(name, sent, self.clock.monotonic())
         self.stats.originated += sent
         return sent
+
+    def _hold(self, name: str, decision: Decision, recheck_s: float, now: float) -> None:
+        until = decision.retry_at if decision.retry_at is not None else now + recheck_s
+        started = self.holds.hold(name, decision.rule, decision.detail, now, until)
+        log.warning("campaign_held", campaign=name, rule=decision.rule, until=until, detail=decision.detail)
+        if started:
+            self.alert(HOLD_ALERTS.get(decision.rule, "campaign_held"),
+                       f"campaign {name} stopped by {decision.rule}: {decision.detail}",
+                       campaign=name, rule=decision.rule, until=until)
 
     def _new_call(self, name: str, campaign: CampaignConfig, attempt: store.NewAttempt, lead: store.DueLead,
                   attempt_id: int, now: float) -> TrackedCall:

@@ -44,6 +44,18 @@ class TokenBucket:
             self._at = now
 
 
+# Below this much headroom under the abandon-rate limit (see compliance.abandon_headroom), a
+# campaign's concurrency shrinks in proportion, so it slows before the gate has to stop it.
+SLOWDOWN_HEADROOM = 0.5
+
+
+def abandon_slowdown(headroom: float, start: float = SLOWDOWN_HEADROOM) -> float:
+    """The share of a campaign's concurrency to use: 1.0 with headroom >= `start`, falling to 0 at 0."""
+    if headroom >= start:
+        return 1.0
+    return max(0.0, headroom / start)
+
+
 def _burst(config: PacingConfig) -> int:
     # Default bucket: one second's worth of calls, but at least one.
     return config.burst or max(1, int(config.max_originations_per_s))
@@ -57,6 +69,7 @@ class Pacer:
         self._global = TokenBucket(global_limits.max_originations_per_s, _burst(global_limits), now)
         self._limits: dict[str, PacingConfig] = {}
         self._buckets: dict[str, TokenBucket] = {}
+        self._shares: dict[str, float] = {}
         self.reconfigure(global_limits, campaigns, now)
 
     def reconfigure(self, global_limits: PacingConfig, campaigns: Mapping[str, PacingConfig], now: float) -> None:
@@ -71,6 +84,22 @@ class Pacer:
                 bucket.reconfigure(limits.max_originations_per_s, _burst(limits), now)
         self._limits = dict(campaigns)
 
+    def slow_down(self, campaign: str, share: float) -> None:
+        """Use only `share` (0..1] of the campaign's concurrency limit (at least one call); 1.0 = all."""
+        self._shares[campaign] = min(1.0, max(0.0, share))
+
+    def concurrency(self, campaign: str) -> int:
+        """The campaign's concurrency limit after any slowdown."""
+        limits = self._limits.get(campaign)
+        if limits is None:
+            return 0
+        share = self._shares.get(campaign, 1.0)
+        if share >= 1.0:
+            return limits.max_concurrent_calls
+        # Fewer calls in flight is what lowers abandons; one call keeps the rate measurable.
+        # (+1e-9: two thirds of 9 is 6, not the 5.999... floating point makes of it)
+        return max(1, int(limits.max_concurrent_calls * share + 1e-9))
+
     def slots(self, campaign: str, live_total: int, live_campaign: int, now: float) -> int:
         """How many calls `campaign` may originate at `now`."""
         limits = self._limits.get(campaign)
@@ -78,7 +107,7 @@ class Pacer:
             return 0
         return max(0, min(
             self._global_limits.max_concurrent_calls - live_total,
-            limits.max_concurrent_calls - live_campaign,
+            self.concurrency(campaign) - live_campaign,
             self._global.available(now),
             self._buckets[campaign].available(now),
         ))

@@ -48,14 +48,21 @@ def demo(
 
 
 def _summary(result: DemoResult) -> None:
-    async def load() -> tuple[dict[str, object], dict[str, int]]:
+    async def load() -> tuple[dict[str, object], list[tuple[str, str, int]], dict[str, int]]:
         async with Database.open(result.database, create=False) as db:
+            gate = await db.fetchall("SELECT verdict, rule, COUNT(*) AS n FROM audit WHERE kind = 'gate' "
+                                     "GROUP BY verdict, rule ORDER BY n DESC")
             async with db.read() as tx:
                 recorded = await recordings_by_status(tx)
-            return await campaign_report(db, CAMPAIGN), recorded
+            return (await campaign_report(db, CAMPAIGN), [(r["verdict"], r["rule"], r["n"]) for r in gate],
+                    recorded)
 
-    data, recorded = asyncio.run(load())
+    data, gate, recorded = asyncio.run(load())
     out.print(render_table(data))
+    out.print("gate decisions: " + ", ".join(f"blocked by {rule} {n}" if verdict == "block" else f"allowed {n}"
+                                             for verdict, rule, n in gate))
+    if result.notice:
+        out.print(f"note: {result.notice}")
     out.print(f"demo finished in {result.elapsed_s} s with {result.leads} leads")
     flagged = sum(n for status, n in recorded.items() if status != "archived")
     out.print(f"  recordings:         {recorded.get('archived', 0)} archived in {result.recordings}, "

@@ -20,7 +20,15 @@ DAY_S = 86_400
 
 
 class PolicyError(ValueError):
-    """A campaign policy that is invalid or would loosen the global policy; says which fields."""
+    """A campaign policy that is invalid or would loosen the global policy; says which fields.
+
+    `problems` holds (field path, reason) pairs, e.g. ("calling_hours.mon.0", "…"), so a config
+    loader can name each key.
+    """
+
+    def __init__(self, message: str, problems: tuple[tuple[str, str], ...] = ()) -> None:
+        super().__init__(message)
+        self.problems = problems
 
 
 class CallingHours(BaseModel):
@@ -191,17 +199,27 @@ def narrow(base: CompliancePolicy, overrides: Mapping[str, Any]) -> CompliancePo
     try:
         candidate = CompliancePolicy(**{**base.model_dump(), **overrides})
     except ValidationError as exc:
-        raise PolicyError(f"invalid campaign policy: {exc}") from exc
+        problems = tuple(
+            (".".join(str(part) for part in err["loc"]) or "compliance", _reason(err)) for err in exc.errors()
+        )
+        raise PolicyError(f"invalid campaign policy: {exc}", problems) from exc
     strict = tighten(base, candidate)
     looser = [name for name in _MERGES if getattr(strict, name) != getattr(candidate, name)]
     if looser:
-        details = "; ".join(
-            f"{name}: {_show(getattr(candidate, name))} is looser than the global "
-            f"{_show(getattr(base, name))}"
+        problems = tuple(
+            (name, f"{_show(getattr(candidate, name))} is looser than the global {_show(getattr(base, name))} "
+                   "(a campaign may only narrow the global policy)")
             for name in looser
         )
-        raise PolicyError(f"a campaign may only narrow the global compliance policy ({details})")
+        details = "; ".join(f"{name}: {reason}" for name, reason in problems)
+        raise PolicyError(f"a campaign may only narrow the global compliance policy ({details})", problems)
     return candidate
+
+
+def _reason(err: Mapping[str, Any]) -> str:
+    if err.get("type") == "extra_forbidden":
+        return "unknown key"
+    return str(err.get("msg", "invalid")).removeprefix("Value error, ")
 
 
 def _show(value: Any) -> str:

@@ -30,7 +30,7 @@ import os
 import struct
 import tempfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -272,10 +272,11 @@ def _parse_lines(
         reason[international[~in_cc]] = 3
 
 
-def _read_keys(source: Path, spec: _Spec) -> KeyArray:
-    """Every key in the file, sorted and unique."""
+def _read_keys(source: Path, spec: _Spec, on_progress: Callable[[int], None] | None = None) -> KeyArray:
+    """Every key in the file, sorted and unique; `on_progress(bytes_read)` after each block."""
     parts: list[KeyArray] = []
     line = 1
+    done = 0
     try:
         with source.open("rb") as handle:
             for block in _iter_chunks(handle):
@@ -285,6 +286,9 @@ def _read_keys(source: Path, spec: _Spec) -> KeyArray:
                     raise RegistryImportError(source, exc.line, exc.reason) from None
                 parts.append(keys)
                 line += lines
+                done += len(block)
+                if on_progress is not None:
+                    on_progress(done)
     except OSError as exc:
         raise RegistryImportError(source, None, f"cannot read: {exc.strerror or exc}") from exc
     keys = np.concatenate(parts) if parts else np.empty(0, dtype=np.uint64)
@@ -433,12 +437,13 @@ def build_registry(
     regions: tuple[str, ...] = (),
     trunk_prefix: str = "",
     low_bits: int | None = None,
+    on_progress: Callable[[int], None] | None = None,
 ) -> RegistryInfo:
     """Import a registry file into the compact form at `target`, atomically; returns what it holds.
 
     `data_as_of` is the date the registry's data was published (timezone-aware); the age rule
     compares it with now. A bad line raises RegistryImportError naming the file and line, and
-    `target` keeps its previous contents.
+    `target` keeps its previous contents. `on_progress(bytes_read)` reports the reading.
     """
     source, target = Path(source), Path(target)
     if data_as_of.tzinfo is None:
@@ -448,7 +453,7 @@ def build_registry(
     if fmt is RegistryFormat.US_CSV and not regions:
         regions = US_REGISTRY_REGIONS
     spec = _Spec(RegistryFormat(fmt), country_code, trunk_prefix)
-    keys = _read_keys(source, spec)
+    keys = _read_keys(source, spec, on_progress)
     header: dict[str, object] = {
         "name": name,
         "country_code": country_code,
@@ -497,6 +502,18 @@ def _fsync_dir(path: Path) -> None:
 
 # ---------------------------------------------------------------------------------------------
 # Loading and lookups.
+
+
+def file_checksum(path: Path | str) -> str:
+    """The CRC-32 a registry file carries for its body ("crc32:xxxxxxxx"), read from its preamble."""
+    with Path(path).open("rb") as handle:
+        preamble = handle.read(_PREAMBLE.size)
+    if len(preamble) < _PREAMBLE.size:
+        raise RegistryError(f"{path}: not a registry file (too short)")
+    magic, _, crc = _PREAMBLE.unpack(preamble)
+    if magic != MAGIC:
+        raise RegistryError(f"{path}: not a registry file (bad magic)")
+    return f"crc32:{crc:08x}"
 
 
 def e164_key(e164: str) -> int:

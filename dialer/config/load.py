@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import SecretStr, ValidationError
 
+from dialer.compliance.policy import PolicyError
 from dialer.config.models import Config
 
 CREDENTIAL_AMI_SECRET = "ami-secret"
@@ -68,21 +69,29 @@ def parse_config(
     for name in config.campaigns:
         try:
             config.compliance_for(name)
-        except ValidationError as exc:
-            problems += [_describe(err, prefix=("campaigns", name, "compliance")) for err in exc.errors()]
+        except PolicyError as exc:
+            problems += [f"campaigns.{name}.compliance.{key}: {reason}" for key, reason in exc.problems]
     if problems:
         raise ConfigError(source, problems)
-    if base_dir is not None and not config.database.path.is_absolute():
-        config = config.model_copy(update={
-            "database": config.database.model_copy(update={"path": base_dir / config.database.path})
-        })
     if base_dir is not None:
-        config = config.model_copy(update={"recordings": config.recordings.resolved(base_dir)})
+        config = _relative_to(config, base_dir)
     if require_secret:
         env = os.environ if environ is None else environ
         secret = resolve_ami_secret(config, env, source)
         config = config.model_copy(update={"ami": config.ami.model_copy(update={"secret": secret})})
     return config
+
+
+def _relative_to(config: Config, base_dir: Path) -> Config:
+    """Relative paths in the file are relative to the file's folder."""
+    if not config.database.path.is_absolute():
+        config = config.model_copy(update={
+            "database": config.database.model_copy(update={"path": base_dir / config.database.path})
+        })
+    folder = config.dnc.registry_dir
+    if folder is not None and not folder.is_absolute():
+        config = config.model_copy(update={"dnc": config.dnc.model_copy(update={"registry_dir": base_dir / folder})})
+    return config.model_copy(update={"recordings": config.recordings.resolved(base_dir)})
 
 
 def _describe(err: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> str:

@@ -23,7 +23,25 @@ def dialer(*args: str, cwd: Path | None = None, env: dict[str, str] | None = Non
                           env={**os.environ, **(env or {})})
 
 
-def write_config(tmp_path: Path, port: int, *, secret_mode: int = 0o600, extra: str = "") -> Path:
+# These tests are about the command line, not the calling window: open all day (see PIPELINE_POLICY).
+OPEN_ALL_DAY = """
+[compliance]
+override_country_hours = true
+skip_holidays = false
+min_attempt_gap_s = 0
+[compliance.calling_hours]
+mon = ["00:00-24:00"]
+tue = ["00:00-24:00"]
+wed = ["00:00-24:00"]
+thu = ["00:00-24:00"]
+fri = ["00:00-24:00"]
+sat = ["00:00-24:00"]
+sun = ["00:00-24:00"]
+"""
+
+
+def write_config(tmp_path: Path, port: int, *, secret_mode: int = 0o600, extra: str = "",
+                 compliance: str = OPEN_ALL_DAY) -> Path:
     secret = tmp_path / "ami-secret"
     secret.write_text(SECRET + "\n")
     os.chmod(secret, secret_mode)
@@ -54,6 +72,7 @@ context = "dialer"
 max_concurrent_calls = 20
 max_originations_per_s = 100
 {extra}
+{compliance}
 """)
     return path
 

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime
+
 import phonenumbers
 import pytest
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 from phonenumbers import timezone
 
-from dialer.numbers import DialFormat, NumberError, dial_digits, is_e164, mask, normalise
+from dialer.ami.originate import OriginateRequest, build_channel
+from dialer.compliance import CallingHours, CompliancePolicy, DncIndex, GateRequest, build_gate
+from dialer.numbers import DialFormat, NumberError, NumberType, PhoneNumber, dial_digits, is_e164, mask, normalise
 
 HOSTILE = "&/,@;:\t\n\r\x00\x1b|'\"`$!#*{}[]<>\\٣"
+_OPEN = CompliancePolicy(calling_hours=CallingHours(**dict.fromkeys(("mon", "tue", "wed", "thu", "fri", "sat", "sun"),
+                                                                      ("00:00-24:00",))),
+                         override_country_hours=True, skip_holidays=False, blocked_number_types=())
+_GATE = build_gate(_OPEN, DncIndex())
+_NOON = datetime(2027, 3, 10, 17, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(("raw", "region", "e164"), [
@@ -85,6 +95,45 @@ def test_trunk_formats(fmt, prefix, digits):
 def test_trunk_format_refuses_anything_but_e164():
     with pytest.raises(ValueError, match=r"E\.164"):
         dial_digits("+1415555&2671", DialFormat.E164)
+
+
+# Invariant 6 through the whole gate: whatever text (or forged pre-normalised number) the gate is
+# handed, an allowed decision only ever leads to a channel string of digits in the trunk template.
+_CHANNEL = re.compile(r"PJSIP/\+?[0-9]{1,20}@carrier")
+_FORGED = st.builds(
+    PhoneNumber,
+    e164=st.text(alphabet="+0123456789" + HOSTILE, min_size=1, max_size=20),
+    region=st.sampled_from(["US", "GB"]),
+    number_type=st.sampled_from(list(NumberType)),
+    zones=st.just(("America/New_York",)),
+)
+
+
+@settings(deadline=None, max_examples=400)
+@given(
+    raw=st.one_of(st.text(alphabet="0123456789 +()-." + HOSTILE, min_size=1, max_size=24),
+                  st.from_regex(r"\+?1?[2-9][0-9]{9}", fullmatch=True)),
+    forged=st.one_of(st.none(), _FORGED),
+    forged_text=st.booleans(),
+    region=st.sampled_from(["US", "GB", "DE", "IN"]),
+    fmt=st.sampled_from(list(DialFormat)),
+)
+def test_no_originate_carries_anything_but_digits_whatever_the_gate_sees(raw, forged, forged_text, region, fmt):
+    # With `forged_text` the request claims the forged number as already normalised (the fast path).
+    number = forged.e164 if forged is not None and forged_text else raw
+    request = GateRequest(number=number, default_region=region, policy=_OPEN, caller_id='"T" <+14155550100>',
+                          normalised=forged)
+    decision = _GATE.check(request, _NOON)
+    event(decision.verdict.value)
+    if not decision.allowed:
+        return
+    assert decision.number is not None
+    assert is_e164(decision.number.e164)
+    fields = dict(OriginateRequest(call_id="c1", channel=build_channel("PJSIP/{number}@carrier",
+                                                                       decision.number.e164, fmt),
+                                   context="x", exten="s", priority=1, timeout_ms=1000,
+                                   caller_id="<+14155550100>").fields())
+    assert _CHANNEL.fullmatch(fields["Channel"])
 
 
 @settings(max_examples=500)

@@ -23,6 +23,17 @@ ANSWERED, BUSY, NO_ANSWER, CONGESTION, REJECTED = 0, 50, 60, 70, 75
 ANSWERED_REJECTED, UNALLOCATED, CHANNEL_FAILURE, MACHINE, OPTOUT, LONG = 80, 82, 85, 87, 90, 95
 
 
+# The call-pipeline tests run at any hour and retry within milliseconds: their global policy opens
+# every hour of every day and lifts the frequency limits. Every other rule (DNC, consent, number
+# screen, abandon rate, caller ID) applies as configured. The compliance tests pass their own
+# policy (`compliance=`), with the real country presets.
+ALL_DAY = dict.fromkeys(("mon", "tue", "wed", "thu", "fri", "sat", "sun"), ("00:00-24:00",))
+PIPELINE_POLICY: dict[str, Any] = {
+    "calling_hours": ALL_DAY, "override_country_hours": True, "skip_holidays": False,
+    "min_attempt_gap_s": 0, "max_attempts_per_24h": 1000, "max_attempts_per_7d": 1000,
+}
+
+
 def number(outcome: int, i: int = 0) -> str:
     """A valid US number whose last two digits select the simulated callee's behaviour."""
     return f"+1415555{i:02d}{outcome:02d}"
@@ -38,8 +49,9 @@ async def sim(tmp_path: Path) -> AsyncIterator[SimServer]:
 
 def make_config(tmp_path: Path, sim: SimServer, *, campaign: dict[str, Any] | None = None,
                 dialing: dict[str, Any] | None = None, retry: dict[str, Any] | None = None,
-                trunk: str = "Local/{number}@callees", extra: dict[str, Any] | None = None) -> Config:
-    """A config pointing at the simulator, with short timings."""
+                trunk: str = "Local/{number}@callees", extra: dict[str, Any] | None = None,
+                compliance: dict[str, Any] | None = None) -> Config:
+    """A config pointing at the simulator, with short timings (and PIPELINE_POLICY unless told)."""
     data: dict[str, Any] = {
         "node": {"name": "test"},
         "database": {"path": str(tmp_path / "dialer.db")},
@@ -48,6 +60,8 @@ def make_config(tmp_path: Path, sim: SimServer, *, campaign: dict[str, Any] | No
         "dialing": {"pacing": {"max_concurrent_calls": 50, "max_originations_per_s": 200},
                     "poll_interval_s": 0.02, "event_timeout_s": 5, "drain_timeout_s": 10, **(dialing or {})},
         "retry": {"rules": retry if retry is not None else {}},
+        "compliance": PIPELINE_POLICY if compliance is None else compliance,
+        "dnc": {"refresh_interval_s": 0.05},
         "trunks": {"sim": {"channel": trunk, "number_format": "e164_no_plus"}},
         "campaigns": {"c1": {"trunk": "sim", "caller_id": '"Test" <+14155550100>', "context": "dialer",
                              "ring_timeout_s": 20, "pacing": {"max_concurrent_calls": 50,
