@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 import signal
 import sys
 from pathlib import Path
@@ -14,55 +13,28 @@ from pydantic import SecretStr
 
 from dialer.config import load_config
 from dialer.daemon import run_until_settled
+from tests.cli.test_commands import write_config
 from tests.e2e.conftest import ANSWERED, SECRET, number, rows
 from tests.recordings.conftest import OMIT
 
 CALLS = [number(ANSWERED, i) for i in range(4)] + [number(OMIT)]
 
 
-def write_config(tmp_path: Path, port: int, settle_s: float) -> Path:
-    secret = tmp_path / "ami-secret"
-    secret.write_text(SECRET + "\n")
-    os.chmod(secret, 0o600)
-    path = tmp_path / "dialer.toml"
-    path.write_text(f"""
-[database]
-path = "dialer.db"
-[logging]
-format = "json"
-[ami]
-port = {port}
-secret_file = "{secret}"
-reconnect_initial_s = 0.05
-[dialing]
-poll_interval_s = 0.02
-[dialing.pacing]
-max_concurrent_calls = 20
-max_originations_per_s = 100
+def recordings_section(tmp_path: Path, settle_s: float) -> str:
+    return f"""
 [recordings]
 enabled = true
 spool_dir = "{tmp_path / 'spool'}"
 archive_dir = "archive"
 settle_s = {settle_s}
 close_timeout_s = 1.0
-[trunks.sim]
-channel = "Local/{{number}}@callees"
-number_format = "e164_no_plus"
-[campaigns.c1]
-trunk = "sim"
-caller_id = '"Test" <+14155550100>'
-context = "dialer"
-[campaigns.c1.pacing]
-max_concurrent_calls = 20
-max_originations_per_s = 100
-""")
-    return path
+"""
 
 
 async def test_killed_between_hangup_and_archive_then_archived_after_restart(tmp_path, sim):
     # settle_s of an hour: the first daemon never finds a file closed, so SIGKILL lands after the
     # hangups and before any archive step, every time.
-    path = write_config(tmp_path, sim.port, settle_s=3600)
+    path = write_config(tmp_path, sim.port, extra=recordings_section(tmp_path, settle_s=3600))
     csv = tmp_path / "leads.csv"
     csv.write_text("phone\n" + "\n".join(CALLS) + "\n")
     dialer = [sys.executable, "-m", "dialer"]
