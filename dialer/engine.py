@@ -240,10 +240,13 @@ class Engine:
         await self.flush()
         overdue = self.tracker.tick()
         if overdue:
-            for call in overdue:
-                call.deadline = self.clock.now() + self.config.dialing.event_timeout_s
             with contextlib.suppress(AmiError):
                 await self.reconcile(overdue, reason="missing events")
+            # Only after the reconciliation: a call past its deadline that Asterisk never showed (its
+            # Originate and events lost with a dropped socket) must end there, not be kept "until a
+            # deadline" moved just before. Calls still up are asked about again after event_timeout_s.
+            for call in overdue:
+                call.deadline = max(call.deadline, self.clock.now() + self.config.dialing.event_timeout_s)
         if drain_deadline is not None:
             if not len(self.tracker) or self.clock.monotonic() >= drain_deadline:
                 await self.flush()
