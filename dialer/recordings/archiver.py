@@ -309,5 +309,6 @@ def _probe(archive_dir: Path) -> StorageError | None:
             os.close(fd)
         probe.unlink()
     except OSError as exc:
-        return storage_error(exc, probe)
+        # Name the archive folder (what the admin fixes), not the probe file in it.
+        return StorageError(archive_dir, exc.strerror or str(exc), exc.errno)
     return None
