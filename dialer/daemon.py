@@ -30,6 +30,7 @@ from dialer.ops.lock import DaemonLock, LockHeld
 from dialer.ops.metrics import metrics_component
 from dialer.ops.perms import database_files, tighten
 from dialer.ops.service import Snapshot, SystemdService
+from dialer.recordings.component import recordings_component
 from dialer.store import Database
 
 log = structlog.get_logger("dialer.daemon")
@@ -87,7 +88,8 @@ ComponentFactory = Callable[[DaemonContext], "Component | None"]
 
 def component_factories() -> list[ComponentFactory]:
     """Every optional part of the daemon; a factory returns None when its feature is off."""
-    return [metrics_component, mqtt_component]
+    # MQTT starts before (so stops after) the parts whose alerts it publishes.
+    return [metrics_component, mqtt_component, recordings_component]
 
 
 class Daemon:

@@ -109,6 +109,9 @@ class Engine:
         self.event_hooks: list[EventHook] = []  # run after that transaction committed
         # Extra Originate channel variables per call (e.g. DIALER_REC_FILE from the recordings module).
         self.variable_providers: list[Callable[[TrackedCall, CampaignConfig], Mapping[str, str]]] = []
+        # While any hold is set no new call is originated (e.g. recordings storage failing with
+        # on_storage_error = pause); live calls go on.
+        self.dispatch_holds: dict[str, str] = {}
         # Run inside the claim transaction before the gate (the DNC index catches up with the store).
         self.gate_sync: list[Callable[[Tx], Awaitable[None]]] = []
         self.holds = CampaignHolds()
@@ -191,6 +194,18 @@ class Engine:
             self._draining = True
             log.info("draining", live_calls=len(self.tracker), timeout_s=self.config.dialing.drain_timeout_s)
         self._wake.set()
+
+    def hold_dispatch(self, key: str, why: str) -> None:
+        """Originate no new calls until `release_dispatch(key)`; live calls go on."""
+        if key not in self.dispatch_holds:
+            self.dispatch_holds[key] = why
+            log.warning("dispatch_held", key=key, why=why)
+
+    def release_dispatch(self, key: str) -> None:
+        """Lift the hold set under `key`."""
+        if self.dispatch_holds.pop(key, None) is not None:
+            log.info("dispatch_released", key=key, still_held=sorted(self.dispatch_holds))
+            self._wake.set()
 
     @property
     def draining(self) -> bool:
@@ -321,6 +336,8 @@ class Engine:
 
     async def dispatch(self) -> int:
         """Originate as many due calls as the pacer allows; returns how many were sent."""
+        if self.dispatch_holds:
+            return 0
         sent = 0
         live = self.tracker.live_by_campaign()
         live_total = len(self.tracker)
@@ -548,6 +565,7 @@ class Engine:
             reason=call.reason if final else None, cause=change.cause if final and change is not None else None,
             talk_s=change.talk_s if final and change is not None else None, detail=call.detail if final else "",
             recording=call.recording, amd_status=call.amd_status, opted_out=call.opted_out,
+            recording_closed=call.recording_closed,
         )
 
     async def _run_tx_hooks(self, tx: Tx, events: Sequence[CallEvent]) -> None:

@@ -71,6 +71,7 @@ class TrackedCall:
     opted_out: bool = False
     abandoned: bool = False
     recording: str | None = None
+    recording_closed: bool = False  # MixMonitorStop seen (only after StopMixMonitor, never at hangup)
     detail: str = ""
     restored: bool = False  # loaded from the database after a restart, not originated by this process
     hangups_done_at: float | None = None
@@ -127,6 +128,7 @@ class CallTracker:
             "Hangup": self._on_hangup,
             "UserEvent": self._on_userevent,
             "MixMonitorStart": self._on_mixmonitor,
+            "MixMonitorStop": self._on_mixmonitor_stop,
         }
 
     # -- registry ---------------------------------------------------------------------------
@@ -171,7 +173,8 @@ class CallTracker:
     @staticmethod
     def wanted_events() -> frozenset[str]:
         """The AMI events this tracker reads; the parser may skip the rest undecoded."""
-        return frozenset({"OriginateResponse", "Newchannel", "Newstate", "Hangup", "UserEvent", "MixMonitorStart"})
+        return frozenset({"OriginateResponse", "Newchannel", "Newstate", "Hangup", "UserEvent", "MixMonitorStart",
+                          "MixMonitorStop"})
 
     def mark(self) -> int:
         """A point in the event stream: take it before asking for a CoreShowChannels snapshot."""
@@ -281,6 +284,9 @@ class CallTracker:
 
     def _on_mixmonitor(self, call: TrackedCall, message: Message) -> None:
         self._answer(call)
+
+    def _on_mixmonitor_stop(self, call: TrackedCall, message: Message) -> None:
+        call.recording_closed = True
 
     # -- transitions ----------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from dialer.mqtt.config import MqttConfig
 from dialer.numbers import DialFormat
 from dialer.ops.config import MetricsConfig
 from dialer.outcome import Disposition
+from dialer.recordings.config import CampaignRecordings, RecordingsConfig
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _VAR_NAME = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
@@ -144,6 +145,7 @@ class CampaignConfig(_Strict):
     retry: RetryConfig | None = None
     compliance: dict[str, object] = Field(default_factory=dict)
     priority_weight: int = Field(default=0, description="higher-weight campaigns are served first")
+    recordings: CampaignRecordings = CampaignRecordings()
 
     @field_validator("variables")
     @classmethod
@@ -170,6 +172,7 @@ class Config(_Strict):
     trunks: dict[str, TrunkConfig] = Field(default_factory=dict)
     campaigns: dict[str, CampaignConfig] = Field(default_factory=dict)
     metrics: MetricsConfig = MetricsConfig()
+    recordings: RecordingsConfig = RecordingsConfig()
     mqtt: MqttConfig = MqttConfig()
 
     @model_validator(mode="after")
