@@ -97,3 +97,28 @@ async def test_no_outbox_rows_and_no_broker_needed_when_disabled(tmp_path, sim):
     engine = await run_until_settled(config, ["c1"])
     assert engine.stats.ended == 1
     assert await rows(config, "SELECT * FROM outbox") == []
+
+
+def test_a_call_message_carries_the_recording_file_name_and_state():
+    from dialer.events import CallEvent
+    from dialer.mqtt.payloads import call_payload
+    from dialer.outcome import Disposition
+    from dialer.tracker import CallState
+
+    def event(state: CallState, **extra) -> CallEvent:
+        return CallEvent(call_id="c1", attempt_id=1, lead_id=1, campaign="c1", number="+14155550123", state=state,
+                         at=10.0, originated_at=1.0, answered_at=3.0,
+                         recording="/var/spool/asterisk/monitor/dialer/c1-14155550123.wav", **extra)
+
+    up = call_payload(event(CallState.ANSWERED), "n1", include_numbers=False)
+    assert up.recording is not None
+    assert up.recording.state == "recording"
+    assert up.recording.file == "c1-14*******23.wav"  # no folder, no whole number
+    stopped = call_payload(event(CallState.ANSWERED, recording_closed=True), "n1", include_numbers=False)
+    assert stopped.recording is not None
+    assert stopped.recording.state == "closed"
+    ended = call_payload(event(CallState.ENDED, disposition=Disposition.ANSWERED, talk_s=7.0), "n1",
+                         include_numbers=False)
+    assert ended.recording is not None
+    assert ended.recording.state == "closed"
+    assert (ended.ring_s, ended.duration_s, ended.ended_at) == (2.0, 9.0, 10.0)
