@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -14,7 +15,7 @@ from dialer.cli.common import ConfigOption, WorkdirOption, err, fail, is_termina
 from dialer.clock import SystemClock
 from dialer.config import Config
 from dialer.leads.csv_source import CsvFormatError
-from dialer.leads.importer import ImportPlan, ImportResult, prepare_import, write_import
+from dialer.leads.importer import ImportReport, import_csv
 from dialer.store import Database, StoreError
 
 SHOW_BAD_ROWS = 50
@@ -41,23 +42,20 @@ def import_leads(
     # An import allocates millions of small objects that all live until the end: the cyclic GC
     # would rescan them again and again (measured: a third of the import's time) for nothing.
     gc.disable()
-    plan = _prepare(file, default_region, number_column)
-    for bad in plan.bad[:SHOW_BAD_ROWS]:
+    report = _import(resolved, campaign, file, default_region, number_column, strict)
+    for bad in report.bad[:SHOW_BAD_ROWS]:
         err.print(f"{file}:{bad}", markup=False, highlight=False, soft_wrap=True)
-    if len(plan.bad) > SHOW_BAD_ROWS:
-        err.print(f"... and {len(plan.bad) - SHOW_BAD_ROWS} more bad rows", highlight=False)
+    if len(report.bad) > SHOW_BAD_ROWS:
+        err.print(f"... and {len(report.bad) - SHOW_BAD_ROWS} more bad rows", highlight=False)
     if errors_file is not None:
-        errors_file.write_text("".join(f"{file}:{bad}\n" for bad in plan.bad), encoding="utf-8")
-    if strict and plan.bad:
-        fail(f"{file}: {len(plan.bad)} bad rows; nothing imported (--strict)", 1)
-    try:
-        result = asyncio.run(_write(resolved, campaign, plan))
-    except StoreError as exc:
-        fail(str(exc))
+        errors_file.write_text("".join(f"{file}:{bad}\n" for bad in report.bad), encoding="utf-8")
+    if report.result is None:
+        fail(f"{file}: {len(report.bad)} bad rows; nothing imported (--strict)", 1)
+    result = report.result
     out.print(
-        f"{file}: {plan.rows} rows, {len(plan.leads)} numbers imported into {campaign} "
+        f"{file}: {report.rows} rows, {report.numbers} numbers imported into {campaign} "
         f"({result.new_leads} new leads, {result.existing_leads} already there), "
-        f"{plan.merged} duplicates merged, {len(plan.bad)} bad rows skipped",
+        f"{report.merged} duplicates merged, {len(report.bad)} bad rows skipped",
         highlight=False,
     )
 
@@ -71,14 +69,15 @@ def _campaign_region(config: Config, campaign: str) -> str:
     return "US"
 
 
-def _prepare(file: Path, default_region: str, number_column: str | None) -> ImportPlan:
+def _import(config: Config, campaign: str, file: Path, default_region: str, number_column: str | None,
+            strict: bool) -> ImportReport:
     try:
         total = file.stat().st_size
     except OSError as exc:
         fail(f"cannot read {file}: {exc.strerror}", 2)
     try:
         if not is_terminal():
-            return prepare_import(file, default_region, number_column=number_column)
+            return asyncio.run(_run(config, campaign, file, default_region, number_column, strict, None, None))
         with Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeRemainingColumn(),
                       console=err, transient=True) as progress:
             reading = progress.add_task("reading", total=total)
@@ -90,12 +89,18 @@ def _prepare(file: Path, default_region: str, number_column: str | None) -> Impo
             def on_normalised(done: int) -> None:
                 progress.update(checking, completed=done)
 
-            return prepare_import(file, default_region, number_column=number_column, on_read=on_read,
-                                  on_normalised=on_normalised)
+            return asyncio.run(_run(config, campaign, file, default_region, number_column, strict, on_read,
+                                    on_normalised))
     except CsvFormatError as exc:
         fail(f"{file}: {exc}; nothing imported", 1)
+    except StoreError as exc:
+        fail(str(exc))
 
 
-async def _write(config: Config, campaign: str, plan: ImportPlan) -> ImportResult:
+async def _run(config: Config, campaign: str, file: Path, default_region: str, number_column: str | None,
+               strict: bool, on_read: Callable[[int], None] | None,
+               on_normalised: Callable[[int], None] | None) -> ImportReport:
     async with Database.open(config.database.path) as db:
-        return await write_import(db, campaign, plan, SystemClock().now())
+        return await import_csv(db, campaign, file, default_region, SystemClock().now(),
+                                number_column=number_column, strict=strict, on_read=on_read,
+                                on_normalised=on_normalised)

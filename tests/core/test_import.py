@@ -114,3 +114,61 @@ def test_large_files_normalise_in_parallel_with_the_same_result(tmp_path):
         importer.PARALLEL_THRESHOLD_BYTES = old
     assert set(serial.leads) == set(parallel.leads)
     assert [str(b) for b in serial.bad] == [str(b) for b in parallel.bad]
+
+
+def big_csv(tmp_path: Path, rows: int) -> Path:
+    """A file large enough for worker processes, with duplicates across chunks and bad rows."""
+    lines = ["phone,name,tier"]
+    for i in range(rows):
+        lines.append(f"(415) 555-{i % 7000:04d},Person {i},{i % 3}")  # numbers repeat after 7,000 rows
+    lines[5] = "not a number,Bad,0"
+    path = tmp_path / "big.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+async def test_streaming_import_writes_the_same_as_the_two_step_import(tmp_path):
+    import dialer.leads.importer as importer
+    from dialer.leads.importer import import_csv
+
+    path = big_csv(tmp_path, 30_000)
+    old = (importer.PARALLEL_THRESHOLD_BYTES, importer.CHUNK)
+    importer.PARALLEL_THRESHOLD_BYTES, importer.CHUNK = 100, 1000  # workers, and many chunks
+    try:
+        async with Database.open(tmp_path / "a.db") as db:
+            report = await import_csv(db, "c", path, "US", 1.0, workers=2)
+            streamed = [tuple(r) for r in await db.fetchall(
+                "SELECT l.number, l.priority, c.name, c.attributes FROM leads l JOIN phone_numbers p "
+                "ON p.number = l.number JOIN contacts c ON c.id = p.contact_id ORDER BY l.number")]
+        plan = prepare_import(path, "US", workers=1)
+        async with Database.open(tmp_path / "b.db") as db:
+            await write_import(db, "c", plan, 1.0)
+            two_step = [tuple(r) for r in await db.fetchall(
+                "SELECT l.number, l.priority, c.name, c.attributes FROM leads l JOIN phone_numbers p "
+                "ON p.number = l.number JOIN contacts c ON c.id = p.contact_id ORDER BY l.number")]
+    finally:
+        importer.PARALLEL_THRESHOLD_BYTES, importer.CHUNK = old
+    assert streamed == two_step
+    assert len(streamed) == 7000  # the bad row's number comes back in later rows
+    assert report.result is not None
+    assert report.result.new_leads == 7000
+    assert report.merged == 30_000 - 1 - 7000
+    assert [str(b) for b in report.bad] == ["line 6: number: number contains characters that are not allowed"]
+    # The last row of each number wins: "Person 29xxx" and its tier.
+    assert streamed[0][2].startswith("Person 2")
+
+
+async def test_a_broken_file_or_strict_mode_writes_nothing(tmp_path):
+    from dialer.leads.importer import import_csv
+
+    path = big_csv(tmp_path, 3000)
+    broken = tmp_path / "broken.csv"
+    broken.write_bytes(path.read_bytes() + b"4155550000,\xff\xfe,1\n")
+    async with Database.open(tmp_path / "d.db") as db:
+        with pytest.raises(CsvFormatError, match="not UTF-8"):
+            await import_csv(db, "c", broken, "US", 1.0)
+        refused = await import_csv(db, "c", path, "US", 1.0, strict=True)
+        counts = [(await db.fetchone(f"SELECT COUNT(*) FROM {t}"))[0] for t in ("contacts", "leads", "campaigns")]
+    assert refused.result is None
+    assert len(refused.bad) == 1
+    assert counts == [0, 0, 0]
