@@ -25,7 +25,7 @@ NOW = utc(2025, 7, 8, 15)
 NOT_ALLOWED = "number contains characters that are not allowed in a dial string (only digits, + - .)"
 
 STABLE_IDS = [
-    "number.valid", "number.emergency", "number.type", "number.country", "dnc.optout", "dnc.internal",
+    "number.valid", "number.emergency", "number.type", "number.country", "dnc.erased", "dnc.optout", "dnc.internal",
     "dnc.campaign", "dnc.registry", "consent", "dnc.registry_age", "caller_id", "abandon_rate",
     "frequency.abandoned", "frequency.gap", "frequency.daily", "frequency.weekly", "window.holiday",
     "window.hours",
