@@ -257,7 +257,10 @@ class Engine:
                 self._campaign_states = await store.campaign_states(tx)
             self._campaign_states_at = mono
             self._idle_campaigns.clear()
-        names = [n for n, s in self._campaign_states.items() if s == "active" and n in self.config.campaigns]
+        campaigns = self.config.campaigns
+        # SMS campaigns are sent by dialer.sms, not dialled.
+        names = [n for n, s in self._campaign_states.items()
+                 if s == "active" and n in campaigns and campaigns[n].kind == "call"]
         return sorted(names, key=lambda n: -self.config.campaigns[n].priority_weight)
 
     async def dispatch(self) -> int:
@@ -489,6 +492,7 @@ class Engine:
             reason=call.reason if final else None, cause=change.cause if final and change is not None else None,
             talk_s=change.talk_s if final and change is not None else None, detail=call.detail if final else "",
             recording=call.recording, amd_status=call.amd_status, opted_out=call.opted_out,
+            callback_requested=call.callback_requested,
         )
 
     async def _run_tx_hooks(self, tx: Tx, events: Sequence[CallEvent]) -> None:

@@ -36,6 +36,8 @@ class CallEvent:
     recording: str | None = None  # where Asterisk writes (or wrote) the recording
     amd_status: str | None = None
     opted_out: bool = False
+    callback_requested: bool = False  # the callee asked to be called back (dialplan UserEvent)
+    medium: str = "call"  # "sms" for a text message (its states: originating, then ended)
 
     @property
     def final(self) -> bool:
