@@ -21,8 +21,10 @@ from dialer.ami.errors import AmiLoginError
 from dialer.clock import Clock, SystemClock
 from dialer.compliance.live import LiveCompliance
 from dialer.config import Config, ConfigError, load_config
+from dialer.crm.component import crm_component
 from dialer.engine import Engine
 from dialer.logs import set_level
+from dialer.sms.component import sms_component
 from dialer.store import Database
 
 log = structlog.get_logger("dialer.daemon")
@@ -76,7 +78,7 @@ ComponentFactory = Callable[[DaemonContext], "Component | None"]
 
 def component_factories() -> list[ComponentFactory]:
     """Every optional part of the daemon; a factory returns None when its feature is off."""
-    return []
+    return [crm_component, sms_component]
 
 
 class Daemon:
