@@ -28,8 +28,10 @@ def _talk(value: float | None) -> str:
 def _gate(entry: GateEntry | None) -> str:
     if entry is None:
         return ""
-    what = entry.rule or ""
-    return f"{entry.verdict}: {what} ({entry.detail})" if entry.detail else f"{entry.verdict}: {what}"
+    if entry.verdict == "allow":
+        return f"allowed ({entry.detail})" if entry.detail else "allowed"
+    what = f"blocked by {entry.rule}"
+    return f"{what} ({entry.detail})" if entry.detail else what
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,22 +89,17 @@ def render_history(history: ContactHistory) -> RenderableType:
     parts.append(facts)
     parts.append(_state_table(history))
     if history.leads:
+        several = len(history.numbers) > 1
         leads = Table(title="leads", title_justify="left", show_edge=False)
-        for column in ("lead", "campaign", "number", "status", "attempts", "next attempt", "last outcome"):
-            leads.add_column(column)
+        for column in ("lead", "campaign", *(("number",) if several else ()), "status", "attempts", "next attempt",
+                       "last outcome"):
+            leads.add_column(column, no_wrap=column == "number")
         for lead in history.leads:
             due = iso(lead.next_attempt_at) if lead.status == "pending" else ""
-            leads.add_row(str(lead.id), lead.campaign, lead.number, lead.status, str(lead.attempts), due,
-                          lead.last_disposition or "")
+            leads.add_row(str(lead.id), lead.campaign, *((lead.number,) if several else ()), lead.status,
+                          str(lead.attempts), due, lead.last_disposition or "")
         parts.append(leads)
-    rows = timeline(history)
-    table = Table(title=f"history ({len(history.attempts)} attempt(s), {len(history.blocks)} blocked)",
-                  title_justify="left", show_edge=False)
-    for column in ("time (UTC)", "campaign", "what", "number", "outcome", "talk", "recording", "gate decision"):
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(iso(row.at), row.campaign, row.what, row.number, row.outcome, row.talk, row.recording, row.gate)
-    parts.append(table)
+    parts.append(_timeline(history))
     if history.callbacks:
         callbacks = Table(title="callbacks", title_justify="left", show_edge=False)
         for column in ("due (UTC)", "campaign", "status", "asked by", "asked at"):
@@ -138,6 +135,26 @@ def render_history(history: ContactHistory) -> RenderableType:
             notes.add_row(iso(note.created_at), note.author, note.body)
         parts.append(notes)
     return Group(*parts)
+
+
+def _timeline(history: ContactHistory) -> RenderableType:
+    """One entry per attempt or block: a headline, then the gate decision and the recording indented
+    (a table of eight columns does not fit a terminal or a log viewer)."""
+    text = Text()
+    text.append(f"history: {len(history.attempts)} attempt(s), {len(history.blocks)} blocked by the gate\n",
+                style="bold")
+    for row in timeline(history):
+        style = "red" if row.what == "blocked" else ""
+        text.append(f"{iso(row.at)}  {row.campaign}  {row.what}  {row.number}  ", style=style)
+        text.append(row.outcome, style=style or "bold")
+        if row.talk:
+            text.append(f"  talk {row.talk}")
+        text.append("\n")
+        if row.gate:
+            text.append(f"    gate {row.gate}\n", style="dim")
+        if row.recording:
+            text.append(f"    recording {row.recording}\n", style="dim")
+    return text
 
 
 def _state_table(history: ContactHistory) -> RenderableType:
