@@ -56,7 +56,7 @@ def test_explain_gives_the_json_shape_of_dialer_check(gate, index):
     out = explain(gate.check(request("+12025550123"), NOW, explain=True))
     assert out["number"] == "+12*******23"
     assert out["verdict"] == "block"
-    assert out["rules"][4] == {
+    assert out["rules"][5] == {
         "rule": "dnc.optout",
         "verdict": "block",
         "detail": "opted out (all campaigns)",

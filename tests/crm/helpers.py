@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import subprocess
@@ -26,6 +27,12 @@ def dialer(*args: str, config: Path | None = None) -> subprocess.CompletedProces
     extra = ["--config", str(config)] if config is not None else []
     return subprocess.run([*DIALER, *args, *extra], capture_output=True, text=True, timeout=120,
                           env={**os.environ, "DIALER_AMI_SECRET": "unused"})
+
+
+async def dialer_beside(*args: str, config: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """The command line while an in-process daemon runs: off the event loop, which must keep going
+    (a blocked loop would hold the daemon's open transaction, and the command would wait for it)."""
+    return await asyncio.to_thread(dialer, *args, config=config)
 
 
 def config_file(config: Config, tmp_path: Path) -> Path:

@@ -11,7 +11,7 @@ from dialer.cli.compliance_args import iso
 from dialer.daemon import run_until_settled
 from dialer.sim import Outcome, Profile, Rule, SimConfig, SimServer, SimUser
 from dialer.store import Database
-from tests.crm.helpers import config_file, dialer, import_people
+from tests.crm.helpers import config_file, dialer, dialer_beside, import_people
 from tests.e2e.conftest import ANSWERED, SECRET, TIME_SCALE, make_config, number, rows, sim_log
 from tests.e2e.test_compliance import WEEKDAYS, audit, running, until
 
@@ -29,7 +29,8 @@ async def test_a_callback_fires_at_its_time_and_goes_through_the_gate(tmp_path, 
     path = config_file(config, tmp_path)
     async with running(config):
         due = float(int(time.time()) + 2)  # whole seconds: the command takes ISO-8601 to the second
-        result = dialer("callback", ann, "--at", iso(due), "--campaign", "c1", "--by", "maria", config=path)
+        result = await dialer_beside("callback", ann, "--at", iso(due), "--campaign", "c1", "--by", "maria",
+                                     config=path)
         assert result.returncode == 0, result.stderr
         assert "goes through the gate" in result.stdout
         assert ann not in result.stdout  # masked on screen too: it is a log line's twin

@@ -13,7 +13,7 @@ from dialer.crm.erasure import forms
 from dialer.reports import campaign_report
 from dialer.store import Database
 from dialer.store import compliance as store
-from tests.crm.helpers import captured_logs, config_file, dialer, import_people
+from tests.crm.helpers import captured_logs, config_file, dialer, dialer_beside, import_people
 from tests.e2e.conftest import ANSWERED, BUSY, OPTOUT, number, rows
 from tests.e2e.test_compliance import originated, running, until
 from tests.sms.test_sms_end_to_end import sms_config
@@ -80,7 +80,7 @@ async def test_forget_leaves_nothing_of_the_person_and_the_number_stays_blocked(
             await until(lambda: rows(config, "SELECT 1 FROM sms_messages WHERE direction = 'in'"))
             before = await _report(config)
             assert scan_tables(config.database.path)  # she is everywhere before
-            result = dialer("forget", ANN, "--by", "dpo@acme.example", "--yes", config=path)
+            result = await dialer_beside("forget", ANN, "--by", "dpo@acme.example", "--yes", config=path)
             assert result.returncode == 0, result.stderr
             erased_tables = scan_tables(config.database.path)
             erased_bytes = scan_bytes(config.database.path)
