@@ -35,7 +35,7 @@ from dialer.compliance.opening import utc_iso
 from dialer.compliance.policy import DAY_S, CompliancePolicy, registry_stale_after_s, tighten
 from dialer.compliance.registry import Registry, RegistryError
 from dialer.config.models import Config
-from dialer.numbers import mask
+from dialer.numbers import is_e164, mask
 from dialer.store import Database, Tx
 from dialer.store import compliance as store
 
@@ -115,6 +115,7 @@ class LiveCompliance:
         live._apply(states)
         live.index.suppressed.load(key, erased)
         live.revision = revision
+        await live._recover_optouts()
         await live.refresh_registries()
         log.info("dnc_loaded", entries=len(live.index), registries=len(live.index.registries),
                  suppressed=len(erased), revision=revision)
@@ -265,6 +266,26 @@ class LiveCompliance:
             log.warning("alert", kind=kind, message=message, **data)
 
     # -- opt-outs -----------------------------------------------------------------------------------
+
+    async def _recover_optouts(self) -> None:
+        """Opt-outs recorded as a call's outcome but not on the DNC list (a crash in between)."""
+        async with self.db.read() as tx:
+            rows = await tx.fetchall(
+                "SELECT number, campaign_id, call_id FROM attempts WHERE disposition = 'opted_out'")
+        now = self.clock.now()
+        missing = []
+        for row in rows:
+            if not is_e164(row["number"]):
+                continue  # erased on request: its hash is on the suppression list instead
+            scope = None if self.config.dnc.optout_scope == "all" else row["campaign_id"]
+            if self.index.optout_hit(row["number"], scope, now) is None:
+                self.index.add_optout(row["number"], campaign=scope)
+                missing.append(store.NewDncEntry(row["number"], store.DncKind.OPTOUT, scope, f"call:{row['call_id']}"))
+        if missing:
+            stamp = store.ChangeStamp("dialer", now, await self.db.hash_key())
+            async with self.db.write() as tx:
+                await store.add_dnc(tx, missing, stamp)
+            log.warning("optouts_recovered", count=len(missing))
 
     def on_optout(self, call: _Call) -> None:
         """An opt-out during a call: in the index now, in the store right after."""

@@ -129,6 +129,27 @@ async def test_an_optout_blocks_at_once_and_reaches_the_store(tmp_path, db):
     assert [tuple(r) for r in rows] == [("optout", None, "call:call1")]
 
 
+async def test_an_optout_recorded_as_an_outcome_but_not_listed_is_recovered_at_start(tmp_path, db):
+    """A crash between the outcome commit and the DNC write must not forget the opt-out."""
+    async with db.write() as tx:
+        await tx.execute("INSERT INTO campaigns (id, state, created_at, updated_at) VALUES ('c1', 'active', 0, 0)")
+        await tx.execute("INSERT INTO contacts (id, created_at, updated_at) VALUES (1, 0, 0)")
+        await tx.execute("INSERT INTO phone_numbers (number, contact_id, region, number_type, created_at) "
+                         "VALUES (?, 1, 'US', 'fixed_line', 0)", (A,))
+        await tx.execute("INSERT INTO leads (id, campaign_id, number, created_at, updated_at) "
+                         "VALUES (1, 'c1', ?, 0, 0)", (A,))
+        await tx.execute("INSERT INTO attempts (call_id, lead_id, campaign_id, number, node, audit_id, state, "
+                         "disposition, created_at) VALUES ('call9', 1, 'c1', ?, 'n', 0, 'ended', 'opted_out', 0)", (A,))
+    clock = FakeClock(START)
+    live = await LiveCompliance.load(config_for(tmp_path), db, clock)
+    assert verdict(live, A, clock) == "dnc.optout"
+    rows = await db.fetchall("SELECT list, source FROM dnc_entries WHERE number = ?", (A,))
+    assert [tuple(r) for r in rows] == [("optout", "call:call9")]
+    again = await LiveCompliance.load(config_for(tmp_path), db, clock)  # idempotent
+    assert verdict(again, A, clock) == "dnc.optout"
+    assert len(await db.fetchall("SELECT 1 FROM dnc_entries WHERE number = ?", (A,))) == 1
+
+
 async def test_campaign_scoped_optouts_when_configured(tmp_path, db):
     clock = FakeClock(START)
     live = await LiveCompliance.load(config_for(tmp_path, optout_scope="campaign"), db, clock)
