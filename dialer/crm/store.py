@@ -331,20 +331,20 @@ async def _attempts(tx: Tx, numbers: list[str], owner: dict[str, int], by_id: di
 
 async def _audit(tx: Tx, numbers: list[str], owner: dict[str, int], lead_owner: dict[int, int],
                  by_id: dict[int, ContactHistory], hash_key: bytes) -> None:
-    leads = list(lead_owner)
     columns = "at, kind, campaign_id, lead_id, call_id, verdict, rule, detail, actor"
-    for chunk in _chunks(leads):
-        for r in await tx.fetchall(
-                f"SELECT {columns} FROM audit WHERE lead_id IN ({_marks(chunk)}) AND kind = 'gate' "
-                "AND verdict = 'block' ORDER BY at, id", chunk):
-            by_id[lead_owner[r["lead_id"]]].blocks.append(_gate(r))
+    # Every audit row about a number carries its keyed hash (indexed): gate decisions and changes alike.
     hashes = {_hash(n, hash_key): owner[n] for n in numbers}
     keys = list(hashes)
     for chunk in _chunks(keys):
         for r in await tx.fetchall(
                 f"SELECT {columns}, number_hash FROM audit WHERE number_hash IN ({_marks(chunk)}) "
-                "AND kind <> 'gate' ORDER BY at, id", chunk):
-            by_id[hashes[r["number_hash"]]].changes.append(_gate(r))
+                "ORDER BY at, id", chunk):
+            history = by_id[hashes[r["number_hash"]]]
+            if r["kind"] in ("gate", "sms"):  # decisions: the allowing ones come with their attempts
+                if r["verdict"] == "block" and r["lead_id"] in lead_owner:
+                    history.blocks.append(_gate(r))
+            else:
+                history.changes.append(_gate(r))
 
 
 def _hash(number: str, key: bytes) -> str:
