@@ -2,6 +2,8 @@
 
 SIGTERM/SIGINT: stop originating, let live calls finish (up to the drain timeout), record
 everything, exit 0. SIGHUP: re-read the config; an invalid one is logged and the old one kept.
+Under systemd (Type=notify) it says READY=1 once the database is open and AMI is logged in, keeps
+STATUS= current, pings the watchdog from the event loop, and says STOPPING=1 when it drains.
 """
 
 from __future__ import annotations
@@ -24,10 +26,19 @@ from dialer.config import Config, ConfigError, load_config
 from dialer.crm.component import crm_component
 from dialer.engine import Engine
 from dialer.logs import set_level
+from dialer.ops.lock import DaemonLock, LockHeld
+from dialer.ops.metrics import metrics_component
+from dialer.ops.perms import database_files, tighten
+from dialer.ops.service import Snapshot, SystemdService
+from dialer.recordings.component import recordings_component
 from dialer.sms.component import sms_component
 from dialer.store import Database
 
 log = structlog.get_logger("dialer.daemon")
+
+# Sections a reload cannot change under a running daemon: they keep their running values.
+RESTART_ONLY = ("node", "database", "ami", "metrics")
+_LEVEL_ORDER = ("debug", "info", "warning", "error")
 
 
 def ami_settings(config: Config) -> AmiSettings:
@@ -78,7 +89,7 @@ ComponentFactory = Callable[[DaemonContext], "Component | None"]
 
 def component_factories() -> list[ComponentFactory]:
     """Every optional part of the daemon; a factory returns None when its feature is off."""
-    return [crm_component, sms_component]
+    return [metrics_component, recordings_component, crm_component, sms_component]
 
 
 class Daemon:
@@ -92,6 +103,7 @@ class Daemon:
         clock: Clock | None = None,
         install_signals: bool = True,
         on_engine: Callable[[Engine], None] | None = None,
+        service: SystemdService | None = None,
     ) -> None:
         self.config = config
         self.config_path = config_path
@@ -103,37 +115,84 @@ class Daemon:
         self._on_engine = on_engine
         self._stop = asyncio.Event()
         self.components: list[Component] = []
+        self.service = service or SystemdService.from_env()
+        self._ready = False
 
     def stop(self) -> None:
         """Begin a graceful stop (what SIGTERM does)."""
         self._stop.set()
         if self.engine is not None:
             self.engine.drain()
+        self.service.stopping()
 
     def reload(self) -> bool:
-        """Re-read the config file (what SIGHUP does); keep the old config if the new one is bad."""
+        """Re-read the config file (what SIGHUP does); keep the old config if the new one is bad.
+
+        Pacing, windows and other compliance settings, campaigns, retry rules and the log level
+        change at once; live calls are not touched. RESTART_ONLY sections keep their running values.
+        """
+        self.service.reloading()
+        ok, outcome = self._reload()
+        self.service.reloaded(outcome)
+        return ok
+
+    def _reload(self) -> tuple[bool, str]:
         if self.config_path is None:
             log.warning("reload_ignored", reason="no config file")
-            return False
+            return False, "reload ignored: no config file"
         try:
             new = load_config(self.config_path)
         except ConfigError as exc:
             log.error("reload_rejected", problems=exc.problems, note="keeping the running config")
-            return False
-        unchangeable = [key for key in ("database", "node", "ami") if getattr(new, key) != getattr(self.config, key)]
-        if unchangeable:
-            log.warning("reload_partial", needs_restart=unchangeable)
+            return False, f"last reload rejected ({len(exc.problems)} problems, see the journal)"
+        old = self.config
+        kept = {key: getattr(old, key) for key in RESTART_ONLY if getattr(new, key) != getattr(old, key)}
+        if new.logging.format != self.config.logging.format:
+            kept["logging"] = new.logging.model_copy(update={"format": self.config.logging.format})
+        if kept:
+            log.warning("reload_partial", needs_restart=sorted(kept), note="these keep their running values")
+            new = new.model_copy(update=kept)
         self.config = new
-        set_level(new.logging.level)
         if self.compliance is not None:
             self.compliance.reload(new)
         if self.engine is not None:
             self.engine.reload(new)
-        log.info("reloaded", campaigns=sorted(new.campaigns))
-        return True
+        for component in self.components:
+            reload = getattr(component, "reload", None)
+            if reload is not None:
+                try:
+                    reload(new)
+                except Exception:
+                    log.exception("component_reload_failed", component=component.name)
+        # Logged at the more verbose of the two levels, so a reload to `warning` still shows.
+        quieter = _LEVEL_ORDER.index(new.logging.level) > _LEVEL_ORDER.index(old.logging.level)
+        if not quieter:
+            set_level(new.logging.level)
+        log.info("reloaded", campaigns=sorted(new.campaigns), level=new.logging.level)
+        set_level(new.logging.level)
+        return True, "last reload ok"
+
+    def _snapshot(self) -> Snapshot:
+        engine = self.engine
+        phase = "draining" if engine is not None and engine.draining else "dialing" if self._ready else "starting"
+        return Snapshot(
+            phase=phase,
+            live_calls=len(engine.tracker) if engine is not None else 0,
+            active_campaigns=engine.active_campaigns() if engine is not None else (),
+            ami_connected=self.ami is not None and self.ami.connected,
+            ami_address=f"{self.config.ami.host}:{self.config.ami.port}",
+            drain_timeout_s=self.config.dialing.drain_timeout_s,
+        )
 
     async def run(self) -> int:
-        """Run until stopped; 0 on a clean stop, 1 if Asterisk refuses the login."""
+        """Run until stopped; 0 on a clean stop, 1 if Asterisk refuses the login or the database is in use."""
+        lock = DaemonLock(self.config.database.path)
+        try:
+            lock.acquire()
+        except LockHeld as exc:
+            log.error("already_running", database=str(self.config.database.path), pid=exc.pid,
+                      note="another dialer uses this database; stop it first")
+            return 1
         loop = asyncio.get_running_loop()
         if self.install_signals:
             loop.add_signal_handler(signal.SIGTERM, self.stop)
@@ -142,6 +201,8 @@ class Daemon:
         try:
             return await self._run()
         finally:
+            await self.service.stop()
+            lock.release()
             if self.install_signals:
                 for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                     loop.remove_signal_handler(sig)
@@ -149,6 +210,9 @@ class Daemon:
     async def _run(self) -> int:
         config = self.config
         async with Database.open(config.database.path) as db:
+            for path, old, new in tighten(database_files(config.database.path)):
+                log.warning("permissions_tightened", path=str(path), old=f"{old:04o}", new=f"{new:04o}")
+            self.service.start(self._snapshot)
             compliance = await build_gate(config, db, self.clock)
             self.compliance = compliance
             engine = Engine(config, db, compliance.gate, self.clock, await db.hash_key())
@@ -171,11 +235,13 @@ class Daemon:
 
     async def _serve(self, config: Config, engine: Engine) -> int:
         def on_disconnected(reason: str) -> None:
+            engine.on_ami_disconnected(reason)
             engine.alert("ami_down", f"AMI connection to {config.ami.host}:{config.ami.port} lost: {reason}")
+            self.service.update()
 
         client = AmiClient(
             ami_settings(config),
-            on_event=engine.tracker.on_event,
+            on_event=engine.on_ami_event,
             on_connected=engine.on_ami_connected,
             on_disconnected=on_disconnected,
             wanted_events=engine.wanted_events(),
@@ -192,6 +258,8 @@ class Daemon:
             return 1
         if self._stop.is_set():
             engine.drain()
+        self._ready = True
+        self.service.ready()
         run = asyncio.create_task(engine.run(), name="engine")
         assert client.supervisor is not None
         try:

@@ -55,6 +55,7 @@ class DemoResult:
     database: Path
     log_path: Path
     sim_log: Path
+    recordings: Path
     leads: int
     elapsed_s: float
     notice: str | None = None  # what the demo had to relax, if anything
@@ -94,6 +95,12 @@ def demo_config_data(workdir: Path, sim_port: int, *, time_scale: float,
             "pacing": {"max_concurrent_calls": 50, "max_originations_per_s": 30},
             "amd": True,
         }},
+        # The simulator's MixMonitor writes into <workdir>/spool; verified files land in
+        # <workdir>/recordings, so the folder holds everything the demo made.
+        "recordings": {
+            "enabled": True, "spool_dir": str((workdir / "spool").resolve()), "archive_dir": "recordings",
+            "settle_s": 0.2, "close_timeout_s": 5.0,
+        },
     }
 
 
@@ -167,6 +174,7 @@ async def run_demo(
             await _list_on_dnc(db, numbers, clock.now())
         await run_until_settled(config, [CAMPAIGN], config_path=config_path, on_progress=on_progress)
     return DemoResult(workdir, config_path, config.database.path, workdir / "dialer.log", sim_log,
-                      len(plan.leads), round(clock.monotonic() - started, 1), notice)
+                      config.recordings.archive_dir, len(plan.leads), round(clock.monotonic() - started, 1),
+                      notice)
 
 

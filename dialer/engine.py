@@ -39,6 +39,14 @@ from dialer.tracker import CallChange, CallState, CallTracker, TrackedCall, chan
 
 log = structlog.get_logger("dialer.engine")
 
+# A restored attempt that the snapshot after a restart does not show, and that is younger than
+# this, may be an Originate the killed process sent a moment before it died whose channel Asterisk
+# has not created yet: it is looked for again once this has passed, then ended.
+RESTORED_SETUP_GRACE_S = 5.0
+# After a (re)login, dial once Asterisk says FullyBooted; a manager user whose events exclude
+# `system` never gets it, so dial anyway after this long.
+FULLY_BOOTED_WAIT_S = 5.0
+
 ABANDON_STATS_TTL_S = 5.0  # a campaign's abandon counts are re-read from the attempts table this often
 
 # Alert kinds for the campaign-wide blocks that hold a campaign.
@@ -101,6 +109,9 @@ class Engine:
         self.event_hooks: list[EventHook] = []  # run after that transaction committed
         # Extra Originate channel variables per call (e.g. DIALER_REC_FILE from the recordings module).
         self.variable_providers: list[Callable[[TrackedCall, CampaignConfig], Mapping[str, str]]] = []
+        # While any hold is set no new call is originated (e.g. recordings storage failing with
+        # on_storage_error = pause); live calls go on.
+        self.dispatch_holds: dict[str, str] = {}
         # Run inside the claim transaction before the gate (the DNC index catches up with the store).
         self.gate_sync: list[Callable[[Tx], Awaitable[None]]] = []
         self.holds = CampaignHolds()
@@ -113,6 +124,10 @@ class Engine:
         self._campaign_states: dict[str, str] = {}
         self._campaign_states_at = -1.0
         self._idle_campaigns: set[str] = set()
+        # Asterisk's state as its events tell it: False from Shutdown (or a lost session) until
+        # FullyBooted, so no Originate is sent to a PBX that is stopping or still booting.
+        self._pbx_booted = False
+        self._session_at: float | None = None
         # Seconds from the event that ended a call to the commit of its outcome (most recent calls).
         self.commit_latencies: deque[float] = deque(maxlen=100_000)
 
@@ -147,7 +162,10 @@ class Engine:
         for row in rows:
             campaign = self.config.campaigns.get(row["campaign_id"])
             ring = campaign.ring_timeout_s if campaign else 60.0
-            deadline = float(row["created_at"]) + ring + self.config.dialing.event_timeout_s
+            created = float(row["created_at"])
+            deadline = created + ring + self.config.dialing.event_timeout_s
+            if row["state"] == CallState.ORIGINATING:
+                deadline = min(deadline, created + RESTORED_SETUP_GRACE_S)
             self.tracker.track(restored_call(row, deadline))
         if rows:
             log.info("restored_live_attempts", count=len(rows))
@@ -161,12 +179,28 @@ class Engine:
         self._campaign_states_at = -1.0
         self._wake.set()
 
+    def active_campaigns(self) -> list[str]:
+        """Configured campaigns whose state is active (as last read from the database)."""
+        return sorted(n for n, s in self._campaign_states.items() if s == "active" and n in self.config.campaigns)
+
     def drain(self) -> None:
         """Stop originating; `run` returns once live calls end or the drain timeout passes."""
         if not self._draining:
             self._draining = True
             log.info("draining", live_calls=len(self.tracker), timeout_s=self.config.dialing.drain_timeout_s)
         self._wake.set()
+
+    def hold_dispatch(self, key: str, why: str) -> None:
+        """Originate no new calls until `release_dispatch(key)`; live calls go on."""
+        if key not in self.dispatch_holds:
+            self.dispatch_holds[key] = why
+            log.warning("dispatch_held", key=key, why=why)
+
+    def release_dispatch(self, key: str) -> None:
+        """Lift the hold set under `key`."""
+        if self.dispatch_holds.pop(key, None) is not None:
+            log.info("dispatch_released", key=key, still_held=sorted(self.dispatch_holds))
+            self._wake.set()
 
     @property
     def draining(self) -> bool:
@@ -175,7 +209,37 @@ class Engine:
 
     async def on_ami_connected(self) -> None:
         """After every (re)login: compare our live calls with Asterisk's channels."""
+        self._session_at = self.clock.monotonic()
         await self.reconcile(reason="resync after AMI (re)connect")
+
+    def on_ami_disconnected(self, reason: str) -> None:
+        """The AMI session is gone: no dialing until the next one says Asterisk is up."""
+        self._pbx_booted = False
+        self._session_at = None
+
+    def on_ami_event(self, message: Message) -> None:
+        """Every AMI event: Asterisk's own state (Shutdown, FullyBooted), then the call tracker."""
+        name = message.get("Event")
+        if name == "Shutdown":
+            if self._pbx_booted:
+                log.warning("pbx_shutdown", note="no new calls until Asterisk is back")
+            self._pbx_booted = False
+        elif name == "FullyBooted":
+            self._pbx_booted = True
+            self._wake.set()
+        self.tracker.on_event(message)
+
+    def _pbx_accepting(self) -> bool:
+        if self.ami is None or not self.ami.connected:
+            return False
+        if self._pbx_booted:
+            return True
+        if self._session_at is not None and self.clock.monotonic() - self._session_at >= FULLY_BOOTED_WAIT_S:
+            log.warning("no_fully_booted", waited_s=FULLY_BOOTED_WAIT_S,
+                        note="dialing anyway; add 'system' to ami.events so the dialer can tell when Asterisk is up")
+            self._pbx_booted = True
+            return True
+        return False
 
     async def reconcile(self, calls: Sequence[TrackedCall] | None = None, *, reason: str) -> None:
         """Ask CoreShowChannels; calls with no channel left get a final outcome."""
@@ -183,6 +247,7 @@ class Engine:
             return
         if not len(self.tracker):
             return
+        mark = self.tracker.mark()
         response, events = await self.ami.list_action([("Action", "CoreShowChannels")])
         if response.get("Response") != "Success":
             log.warning("reconcile_failed", message=response.get("Message"))
@@ -191,6 +256,7 @@ class Engine:
             channels_from_list(events),
             vanished=Disposition.UNKNOWN,
             vanished_detail=f"no channel left at {reason}",
+            since=mark,
         )
         if ended:
             log.info("reconciled", ended=len(ended), reason=reason)
@@ -225,10 +291,13 @@ class Engine:
         await self.flush()
         overdue = self.tracker.tick()
         if overdue:
-            for call in overdue:
-                call.deadline = self.clock.now() + self.config.dialing.event_timeout_s
+            # Reconcile first, with the deadlines passed: a call Asterisk never showed ends now.
             with contextlib.suppress(AmiError):
                 await self.reconcile(overdue, reason="missing events")
+            later = self.clock.now() + self.config.dialing.event_timeout_s
+            for call in overdue:
+                if call.call_id in self.tracker:  # still up (or not checkable now): look again later
+                    call.deadline = max(call.deadline, later)
         if drain_deadline is not None:
             if not len(self.tracker) or self.clock.monotonic() >= drain_deadline:
                 await self.flush()
@@ -236,7 +305,7 @@ class Engine:
                     log.warning("drain_timeout", live_calls=len(self.tracker),
                                 note="they are reconciled at the next start")
                 return True
-        elif self.ami is not None and self.ami.connected:
+        elif self._pbx_accepting():
             await self.dispatch()
         await self.flush()
         return False
@@ -265,6 +334,8 @@ class Engine:
 
     async def dispatch(self) -> int:
         """Originate as many due calls as the pacer allows; returns how many were sent."""
+        if self.dispatch_holds:
+            return 0
         sent = 0
         live = self.tracker.live_by_campaign()
         live_total = len(self.tracker)
@@ -493,6 +564,7 @@ class Engine:
             talk_s=change.talk_s if final and change is not None else None, detail=call.detail if final else "",
             recording=call.recording, amd_status=call.amd_status, opted_out=call.opted_out,
             callback_requested=call.callback_requested,
+            recording_closed=call.recording_closed,
         )
 
     async def _run_tx_hooks(self, tx: Tx, events: Sequence[CallEvent]) -> None:

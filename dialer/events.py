@@ -34,6 +34,7 @@ class CallEvent:
     talk_s: float | None = None
     detail: str = ""
     recording: str | None = None  # where Asterisk writes (or wrote) the recording
+    recording_closed: bool = False  # MixMonitorStop seen: Asterisk has closed the file
     amd_status: str | None = None
     opted_out: bool = False
     callback_requested: bool = False  # the callee asked to be called back (dialplan UserEvent)

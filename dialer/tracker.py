@@ -76,11 +76,13 @@ class TrackedCall:
     callback_requested: bool = False  # the callee pressed the callback key (UserEvent DialerCallback)
     abandoned: bool = False
     recording: str | None = None
+    recording_closed: bool = False  # MixMonitorStop seen (only after StopMixMonitor, never at hangup)
     detail: str = ""
     restored: bool = False  # loaded from the database after a restart, not originated by this process
     hangups_done_at: float | None = None
     talk_unknown: bool = False  # the hangup was not observed (AMI down, restart): no talk time
     uids: set[str] = field(default_factory=set)
+    seen_seq: int = 0  # the tracker's event count when an event last concerned this call
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +125,7 @@ class CallTracker:
         self._on_change = on_change
         self._calls: dict[str, TrackedCall] = {}
         self._by_uid: dict[str, TrackedCall] = {}
+        self._seq = 0  # events seen so far; reconcile() uses it to tell news from a stale snapshot
         self.on_optout: Callable[[TrackedCall], None] | None = None
         # Every UserEvent, a call's or not (e.g. DialerInboundMessage from the message context).
         self.user_event_hooks: list[Callable[[Message], None]] = []
@@ -132,6 +135,7 @@ class CallTracker:
             "Hangup": self._on_hangup,
             "UserEvent": self._on_userevent,
             "MixMonitorStart": self._on_mixmonitor,
+            "MixMonitorStop": self._on_mixmonitor_stop,
         }
 
     # -- registry ---------------------------------------------------------------------------
@@ -176,10 +180,16 @@ class CallTracker:
     @staticmethod
     def wanted_events() -> frozenset[str]:
         """The AMI events this tracker reads; the parser may skip the rest undecoded."""
-        return frozenset({"OriginateResponse", "Newchannel", "Newstate", "Hangup", "UserEvent", "MixMonitorStart"})
+        return frozenset({"OriginateResponse", "Newchannel", "Newstate", "Hangup", "UserEvent", "MixMonitorStart",
+                          "MixMonitorStop"})
+
+    def mark(self) -> int:
+        """A point in the event stream: take it before asking for a CoreShowChannels snapshot."""
+        return self._seq
 
     def on_event(self, message: Message) -> None:
         """Feed one AMI event (any order across channels; unknown calls are ignored)."""
+        self._seq += 1
         name = message.get("Event")
         if name == "OriginateResponse":
             self._on_originate_response(message)
@@ -191,6 +201,7 @@ class CallTracker:
             return
         call = self._find(message)
         if call is not None:
+            call.seen_seq = self._seq
             handler(call, message)
             self._maybe_end(call)
 
@@ -231,6 +242,7 @@ class CallTracker:
         call = self._calls.get(message.get("ActionID", ""))
         if call is None:
             return
+        call.seen_seq = self._seq
         call.response = message.get("Response")
         try:
             call.reason = int(message.get("Reason", ""))
@@ -290,6 +302,9 @@ class CallTracker:
 
     def _on_mixmonitor(self, call: TrackedCall, message: Message) -> None:
         self._answer(call)
+
+    def _on_mixmonitor_stop(self, call: TrackedCall, message: Message) -> None:
+        call.recording_closed = True
 
     # -- transitions ----------------------------------------------------------------------------
 
@@ -388,13 +403,16 @@ class CallTracker:
         vanished_detail: str,
         keep_unseen_until_deadline: bool = True,
         extend_s: float = 60.0,
+        since: int | None = None,
     ) -> list[TrackedCall]:
         """Compare live calls with what Asterisk reports; end those that are gone.
 
         A call with a channel still up is kept (and learns its channels); a call with no channel
         left ends with `vanished` (or what its events already tell). A call never seen on the PBX
         is kept until its deadline if `keep_unseen_until_deadline` (its Originate may still be
-        queued). Returns the calls that were ended.
+        queued). With `since` (a `mark()` taken before the snapshot was asked for), a call that had
+        events after the mark is kept: the snapshot may predate its channels. Returns the calls
+        that were ended.
         """
         present: dict[str, list[LiveChannel]] = {}
         for channel in channels:
@@ -420,8 +438,11 @@ class CallTracker:
                         call.talk_unknown = True
                 call.deadline = max(call.deadline, now + extend_s)
                 continue
-            never_seen = not call.legs and call.response is None
-            if never_seen and not call.restored and keep_unseen_until_deadline and now < call.deadline:
+            if since is not None and call.seen_seq > since:
+                continue  # news after the snapshot was asked for: the snapshot cannot judge it
+            # Restored calls the previous process saw ringing or answered are not "never seen".
+            never_seen = not call.legs and call.response is None and call.state is CallState.ORIGINATING
+            if never_seen and keep_unseen_until_deadline and now < call.deadline:
                 continue  # its Originate may still be queued in Asterisk
             if any(not leg.hung_up for leg in call.legs.values()):
                 call.talk_unknown = True

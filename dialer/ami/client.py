@@ -53,7 +53,7 @@ class AmiSettings:
     ping_interval_s: float = 5.0
     ping_timeout_s: float = 5.0
     reconnect_initial_s: float = 0.5
-    reconnect_max_s: float = 30.0
+    reconnect_max_s: float = 4.0
 
     def __repr__(self) -> str:
         return f"AmiSettings(host={self.host!r}, port={self.port}, username={self.username!r}, secret='***')"

@@ -12,6 +12,7 @@ import typer
 from dialer.cli.common import DEFAULT_CONFIG, err, out, resolve_config
 from dialer.daemon import Daemon
 from dialer.logs import configure_logging
+from dialer.ops.perms import restrict_umask
 
 
 def register(app: typer.Typer) -> None:
@@ -24,6 +25,7 @@ def run(
     config: Annotated[Path, typer.Option("--config", "-c", help="Config file.")] = DEFAULT_CONFIG,
 ) -> None:
     """Run the daemon in the foreground (systemd runs this)."""
+    restrict_umask()  # the database, its -wal/-shm and archived recordings: never world-readable
     resolved = resolve_config(config, None, require_secret=True)
     configure_logging(resolved.logging.level, resolved.logging.format)
     code = asyncio.run(Daemon(resolved, config_path=config).run())

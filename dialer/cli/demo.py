@@ -13,6 +13,7 @@ from dialer.cli.common import err, out
 from dialer.cli.reports import render_table
 from dialer.demo import CAMPAIGN, DemoResult, run_demo
 from dialer.logs import configure_logging
+from dialer.recordings.store import recordings_by_status
 from dialer.reports import campaign_report
 from dialer.store import Database
 
@@ -47,19 +48,25 @@ def demo(
 
 
 def _summary(result: DemoResult) -> None:
-    async def load() -> tuple[dict[str, object], list[tuple[str, str, int]]]:
+    async def load() -> tuple[dict[str, object], list[tuple[str, str, int]], dict[str, int]]:
         async with Database.open(result.database, create=False) as db:
             gate = await db.fetchall("SELECT verdict, rule, COUNT(*) AS n FROM audit WHERE kind = 'gate' "
                                      "GROUP BY verdict, rule ORDER BY n DESC")
-            return await campaign_report(db, CAMPAIGN), [(r["verdict"], r["rule"], r["n"]) for r in gate]
+            async with db.read() as tx:
+                recorded = await recordings_by_status(tx)
+            return (await campaign_report(db, CAMPAIGN), [(r["verdict"], r["rule"], r["n"]) for r in gate],
+                    recorded)
 
-    data, gate = asyncio.run(load())
+    data, gate, recorded = asyncio.run(load())
     out.print(render_table(data))
     out.print("gate decisions: " + ", ".join(f"blocked by {rule} {n}" if verdict == "block" else f"allowed {n}"
                                              for verdict, rule, n in gate))
     if result.notice:
         out.print(f"note: {result.notice}")
     out.print(f"demo finished in {result.elapsed_s} s with {result.leads} leads")
+    flagged = sum(n for status, n in recorded.items() if status != "archived")
+    out.print(f"  recordings:         {recorded.get('archived', 0)} archived in {result.recordings}, "
+              f"{flagged} flagged (dialer recordings missing --workdir {result.workdir})")
     out.print(f"  database:           {result.database}")
     out.print(f"  log (JSON lines):   {result.log_path}")
     out.print(f"  simulator log:      {result.sim_log}")

@@ -91,7 +91,7 @@ def _relative_to(config: Config, base_dir: Path) -> Config:
     folder = config.dnc.registry_dir
     if folder is not None and not folder.is_absolute():
         config = config.model_copy(update={"dnc": config.dnc.model_copy(update={"registry_dir": base_dir / folder})})
-    return config
+    return config.model_copy(update={"recordings": config.recordings.resolved(base_dir)})
 
 
 def _describe(err: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> str:

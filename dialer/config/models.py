@@ -14,7 +14,9 @@ from dialer.compliance.policy import CompliancePolicy, narrow
 from dialer.compliance.settings import DncConfig
 from dialer.crm.config import CallbackPolicy
 from dialer.numbers import DialFormat
+from dialer.ops.config import MetricsConfig
 from dialer.outcome import Disposition
+from dialer.recordings.config import CampaignRecordings, RecordingsConfig
 from dialer.sms.config import SmsCampaign, SmsConfig
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -60,7 +62,9 @@ class AmiConfig(_Strict):
     ping_interval_s: float = Field(default=5.0, gt=0)
     ping_timeout_s: float = Field(default=5.0, gt=0)
     reconnect_initial_s: float = Field(default=0.5, gt=0)
-    reconnect_max_s: float = Field(default=30.0, gt=0)
+    # The backoff cap bounds how long the dialer may sleep after Asterisk is back: at most 4 s (plus
+    # the login) keeps "dialing again within 5 s of a PBX restart".
+    reconnect_max_s: float = Field(default=4.0, gt=0, le=4.0)
 
 
 class TrunkConfig(_Strict):
@@ -145,6 +149,7 @@ class CampaignConfig(_Strict):
     priority_weight: int = Field(default=0, description="higher-weight campaigns are served first")
     callbacks: CallbackPolicy = CallbackPolicy()
     sms: SmsCampaign | None = None  # a campaign of kind sms: gateway and message template
+    recordings: CampaignRecordings = CampaignRecordings()
 
     @field_validator("variables")
     @classmethod
@@ -171,6 +176,8 @@ class Config(_Strict):
     trunks: dict[str, TrunkConfig] = Field(default_factory=dict)
     campaigns: dict[str, CampaignConfig] = Field(default_factory=dict)
     sms: SmsConfig = SmsConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    recordings: RecordingsConfig = RecordingsConfig()
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Config:

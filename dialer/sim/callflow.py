@@ -688,6 +688,7 @@ class Call:
             path = self.pbx.spool_dir / path
         self.rec_path = str(path)
         self._rec_started = self.pbx.loop.time()
+        self.pbx.open_recording(path, self.plan.recording)
 
     @property
     def recording_active(self) -> bool:

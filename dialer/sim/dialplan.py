@@ -3,8 +3,8 @@
 ```
 s,1  NoOp(dialer: answered call ${DIALER_CALL_ID})
 s,2  Set(DIALER_STATE=answered)
-s,3  Set(REC=${DIALER_REC_FILE} or ${RECDIR}/${UNIQUEID}.wav)
-s,4  MixMonitor(${REC})
+s,3  Set(REC=${DIALER_REC_FILE} or ${RECDIR}/${UNIQUEID}.wav; empty when DIALER_RECORD=0)
+s,4  MixMonitor(${REC})   (skipped when DIALER_RECORD=0)
 s,5  UserEvent(DialerAnswered,CallID: ...,Recording: ...)
 s,6  GotoIf(${DIALER_AMD} = 1 ? amd : main)
 s,7  (amd) AMD()   s,8 UserEvent(DialerAMD,...)   s,9 GotoIf(MACHINE ? machine)
@@ -73,13 +73,19 @@ class DialerScript:
         self._exten(b, 1, "NoOp", f"dialer: answered call {cid}")
         self._exten(b, 2, "Set", "DIALER_STATE=answered")
         self._set(b, "DIALER_STATE", "answered")
-        rec = ch.vars.get("DIALER_REC_FILE") or f"{call.pbx.recdir}/{ch.uniqueid}.wav"
-        self._exten(b, 3, "Set", f"REC={rec}")
-        self._set(b, "REC", rec)
-        self._exten(b, 4, "MixMonitor", rec)
-        self._set(b, "MIXMONITOR_FILENAME", rec)
-        b.add(ev.mixmonitor_start, ch)
-        call.start_recording(rec)
+        if ch.vars.get("DIALER_RECORD") == "0":
+            # config/asterisk/extensions_dialer.conf records nothing when the dialer says so.
+            rec = ""
+            self._exten(b, 3, "Set", "REC=")
+            self._set(b, "REC", rec)
+        else:
+            rec = ch.vars.get("DIALER_REC_FILE") or f"{call.pbx.recdir}/{ch.uniqueid}.wav"
+            self._exten(b, 3, "Set", f"REC={rec}")
+            self._set(b, "REC", rec)
+            self._exten(b, 4, "MixMonitor", rec)
+            self._set(b, "MIXMONITOR_FILENAME", rec)
+            b.add(ev.mixmonitor_start, ch)
+            call.start_recording(rec)
         self._exten(b, 5, "UserEvent", f"DialerAnswered,CallID: {cid},Recording: {rec}")
         b.add(ev.user_event, ch, "DialerAnswered", (("CallID", cid), ("Recording", rec)))
         amd = ch.vars.get("DIALER_AMD") == "1"

@@ -118,6 +118,11 @@ class Pbx:
         self.counters = Counters()
         self.accepting = True
 
+    def open_recording(self, path: Path, mode: str) -> None:
+        """MixMonitor creates its file when it starts: a WAV header with sizes 0 and no audio yet, as a
+        reader sees it until the file is closed (unless the recording is to be omitted)."""
+        write_wav(path, 0, "omit" if mode == "omit" else "ok")
+
     def write_recording(self, path: Path, duration_s: float, mode: str) -> None:
         """Close the MixMonitor file shortly after the Hangup events, batched with its neighbours."""
         self._pending_writes.append((path, frames_for(duration_s), mode))

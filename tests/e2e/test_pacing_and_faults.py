@@ -135,8 +135,9 @@ async def test_a_long_import_lock_delays_outcomes_but_loses_none(tmp_path, sim):
         async def hold_the_write_lock() -> None:
             while sim.live_call_count == 0:
                 await asyncio.sleep(0.01)
-            conn = sqlite3.connect(config.database.path, isolation_level=None)
-            conn.execute("BEGIN IMMEDIATE")  # what `dialer import` does for its one transaction
+            # Off the event loop: waiting for the lock here would block the daemon's own commit.
+            conn = sqlite3.connect(config.database.path, isolation_level=None, check_same_thread=False)
+            await asyncio.to_thread(conn.execute, "BEGIN IMMEDIATE")  # what `dialer import` does
             await asyncio.sleep(1.0)
             conn.execute("COMMIT")
             conn.close()

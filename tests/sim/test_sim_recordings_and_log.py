@@ -63,6 +63,24 @@ async def test_stop_mixmonitor_closes_the_file_early(sim_config: SimConfig) -> N
         await ami.close()
 
 
+async def test_the_file_exists_from_mixmonitor_start_with_no_audio_until_it_is_closed(sim_config: SimConfig) -> None:
+    sim_config.profile = Profile(rules=(Rule(".*", Outcome.LONG, ring_s=0.0, talk_s=600.0),), read_s=600.0)
+    async with SimServer(sim_config) as sim:
+        ami = await RawAmi().connect(sim.port)
+        await ami.login()
+        send_originate(ami, "Local/100@callees", "o-1", "DIALER_CALL_ID=g-1")
+        msgs = await ami.until(lambda m: m.event == "MixMonitorStart")
+        one = msgs[-1]["Channel"]
+        path = Path(sim.pbx.channels[one].vars["MIXMONITOR_FILENAME"])
+        with wave.open(str(path)) as wav:  # as Asterisk leaves it until the close: sizes 0
+            assert wav.getnframes() == 0
+        await ami.action("Hangup", Channel=one)
+        await _settled(sim)
+        with wave.open(str(path)) as wav:
+            assert wav.getnframes() > 0
+        await ami.close()
+
+
 @pytest.mark.parametrize("mode", ["omit", "truncate"])
 async def test_recording_faults_by_rule(sim_config: SimConfig, mode: str) -> None:
     sim_config.profile = Profile(

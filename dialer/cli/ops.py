@@ -1,0 +1,61 @@
+"""`dialer backup FILE` and `dialer restore FILE`: consistent copies of the database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from dialer.cli.common import ConfigOption, WorkdirOption, err, fail, out, resolve_config
+from dialer.ops.backup import BackupError, DatabaseInfo, backup, restore
+from dialer.ops.lock import LockHeld
+
+
+def register(app: typer.Typer) -> None:
+    """Add the commands to the app."""
+    app.command("backup")(backup_command)
+    app.command("restore")(restore_command)
+
+
+def _describe(info: DatabaseInfo) -> str:
+    return (f"{info.size_bytes / 1048576:.1f} MiB, schema {info.schema_version}, {info.leads:,} leads, "
+            f"{info.attempts:,} attempts ({info.open_attempts:,} open)")
+
+
+def backup_command(
+    file: Annotated[Path, typer.Argument(help="Where to write the copy (replaced atomically if it exists).")],
+    config: ConfigOption = None,
+    workdir: WorkdirOption = None,
+) -> None:
+    """Copy the database consistently, while the daemon runs or not (SQLite online backup)."""
+    resolved = resolve_config(config, workdir)
+    try:
+        info = backup(resolved.database.path, file)
+    except BackupError as exc:
+        fail(str(exc))
+    out.print(f"backup written: {info.path} ({_describe(info)})", highlight=False)
+
+
+def restore_command(
+    file: Annotated[Path, typer.Argument(help="A backup written by `dialer backup`.")],
+    config: ConfigOption = None,
+    workdir: WorkdirOption = None,
+) -> None:
+    """Replace the database with a backup; refused while the daemon runs (stop it first)."""
+    resolved = resolve_config(config, workdir)
+    database = resolved.database.path
+    try:
+        result = restore(file, database)
+    except LockHeld as exc:
+        who = f" (pid {exc.pid})" if exc.pid else ""
+        fail(f"the dialer daemon{who} is running on {database}; stop it first (systemctl stop dialer), "
+             "then restore")
+    except BackupError as exc:
+        fail(str(exc))
+    out.print(f"restored {database} from {file} ({_describe(result.restored)})", highlight=False)
+    if result.previous_copy is not None:
+        out.print(f"the database as it was is kept in {result.previous_copy}", highlight=False)
+    if result.restored.open_attempts:
+        err.print(f"{result.restored.open_attempts} attempts were live when the backup was taken: the daemon "
+                  "reconciles them with Asterisk when it starts", highlight=False)

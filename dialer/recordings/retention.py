@@ -1,0 +1,130 @@
+"""Retention: recordings older than their campaign's `retention_days` are deleted, one audit row per
+file, unless a legal hold covers the call or its campaign. Shared by the daemon and the CLI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import structlog
+
+from dialer.config import Config
+from dialer.recordings import store
+from dialer.recordings.config import campaign_settings
+from dialer.recordings.files import remove_empty_dirs
+from dialer.store import Database
+
+log = structlog.get_logger("dialer.recordings")
+
+DAY_S = 86400.0
+
+
+@dataclass(frozen=True, slots=True)
+class Purged:
+    """One file the purge deleted (or, in a dry run, would delete)."""
+
+    call_id: str
+    campaign_id: str
+    path: str
+    created_at: float
+    retention_days: int
+
+
+@dataclass(slots=True)
+class PurgeReport:
+    """What one purge did."""
+
+    dry_run: bool
+    files: list[Purged] = field(default_factory=list)
+    held: int = 0  # files past retention kept by a legal hold
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+
+
+def retention_days(config: Config, campaign: str) -> int:
+    """The campaign's retention; the global one for a campaign no longer in the config."""
+    own = config.campaigns[campaign].recordings if campaign in config.campaigns else None
+    return campaign_settings(config.recordings, own)[1]
+
+
+async def purge(db: Database, config: Config, now: float, *, dry_run: bool = False, actor: str = "dialer",
+                batch: int = 500) -> PurgeReport:
+    """Delete every recording past its campaign's retention that no legal hold covers.
+
+    The file goes first, then its row and audit row: a crash in between leaves a row whose file is
+    already gone, and the next purge finishes it (deleting a file that is not there is not an error).
+    """
+    report = PurgeReport(dry_run=dry_run)
+    archive_dir = config.recordings.archive_dir
+    async with db.read() as tx:
+        campaigns = await store.campaigns_with_files(tx)
+    for campaign in campaigns:
+        days = retention_days(config, campaign)
+        cutoff = now - days * DAY_S
+        async with db.read() as tx:
+            due = await store.purge_candidates(tx, campaign, cutoff)
+            everything = await tx.fetchone(
+                "SELECT COUNT(*) AS n FROM recordings WHERE campaign_id = ? AND status IN ('archived', 'broken') "
+                "AND path IS NOT NULL AND created_at < ?", (campaign, cutoff))
+        report.held += int(everything["n"] if everything else 0) - len(due)
+        for start in range(0, len(due), batch):
+            await _purge_batch(db, due[start:start + batch], days, archive_dir, now, dry_run, actor, report)
+    if report.files or report.failed:
+        log.info("recordings_purged", dry_run=dry_run, files=len(report.files), held=report.held,
+                 failed=len(report.failed))
+    return report
+
+
+async def _purge_batch(db: Database, rows: list[store.Row], days: int, archive_dir: Path, now: float,
+                       dry_run: bool, actor: str, report: PurgeReport) -> None:
+    items = [Purged(row["call_id"], row["campaign_id"], row["path"], row["created_at"], days) for row in rows]
+    if dry_run:
+        report.files.extend(items)
+        return
+    errors = await asyncio.to_thread(_delete_files, [Path(item.path) for item in items], archive_dir)
+    done = [(row, item) for row, item in zip(rows, items, strict=True) if item.path not in errors]
+    report.failed.extend(errors.items())
+    if not done:
+        return
+    async with db.write() as tx:
+        for row, item in done:
+            detail = f"deleted {item.path} sha256={row['sha256']} after {days} days of retention"
+            await store.mark_purged(tx, row, now, detail, actor)
+    report.files.extend(item for _, item in done)
+
+
+def _delete_files(paths: list[Path], archive_dir: Path) -> dict[str, str]:
+    """Delete the files (a missing one counts as deleted); returns {path: reason} for failures."""
+    errors = {}
+    for path in paths:
+        try:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+        except OSError as exc:
+            errors[str(path)] = exc.strerror or str(exc)
+            continue
+        remove_empty_dirs(path.parent, archive_dir)
+    return errors
+
+
+async def place_hold(db: Database, scope: str, target: str, reason: str, now: float, actor: str) -> bool:
+    """Put a legal hold on a call or a campaign (audited); False if one is already active."""
+    async with db.write() as tx:
+        placed = await store.add_hold(tx, scope, target, reason, now, actor)
+        if placed:
+            await store.audit(tx, now, "recording_hold", target if scope == "campaign" else None,
+                              target if scope == "call" else None, f"legal hold on {scope} {target}: {reason}", actor)
+    return placed
+
+
+async def lift_hold(db: Database, scope: str, target: str, now: float, actor: str) -> bool:
+    """Release the legal hold on a call or a campaign (audited); False if there was none."""
+    async with db.write() as tx:
+        released = await store.release_hold(tx, scope, target, now, actor)
+        if released:
+            await store.audit(tx, now, "recording_release", target if scope == "campaign" else None,
+                              target if scope == "call" else None, f"legal hold on {scope} {target} released", actor)
+    return released
