@@ -195,3 +195,20 @@ def test_the_simulators_message_body_is_what_was_sent():
     fields = dict(send_fields(SmsGateway(), "+14155550101", "Olá, Zoë: 50% off, today"))
     assert base64.b64decode(fields["Base64Body"]).decode() == "Olá, Zoë: 50% off, today"
     assert fields["To"] == "pjsip:carrier/sip:+14155550101@sip.carrier.example"
+
+
+async def test_the_documented_manager_classes_are_enough_for_texts_and_replies(tmp_path):
+    # config/asterisk/manager.conf: read call,user,system; write originate,call,reporting plus message.
+    from dialer.sim import SimConfig, SimServer, SimUser
+    from tests.e2e.conftest import SECRET, TIME_SCALE
+
+    least = SimUser(secret=SECRET, read="call,user,system", write="originate,call,reporting,message")
+    async with SimServer(SimConfig(users={"dialer": least}, spool_dir=tmp_path / "spool", time_scale=TIME_SCALE,
+                                   log_path=tmp_path / "sim.jsonl")) as sim:
+        config = sms_config(tmp_path, sim)
+        ann = number(ANSWERED, 1)
+        await import_people(tmp_path, config, [(ann, "Ann Lee", "gold")], "s1")
+        async with running(config):
+            await until(lambda: rows(config, "SELECT 1 FROM attempts WHERE disposition = 'accepted'"))
+            sim.inject_inbound_message(f"sip:{ann}@carrier.example", "STOP")
+            await until(lambda: rows(config, "SELECT 1 FROM dnc_entries WHERE number = ?", (ann,)))

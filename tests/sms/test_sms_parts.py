@@ -64,3 +64,19 @@ def test_a_body_asterisk_would_cut_is_refused():
         check_body("é" * 700)
     with pytest.raises(BodyError):
         check_body("   ")
+
+
+def test_the_shipped_message_contexts_send_what_the_dialer_reads():
+    import re
+    from pathlib import Path
+
+    from dialer.sms import inbound
+
+    text = (Path(__file__).resolve().parents[2] / "config" / "asterisk" / "extensions_dialer_messages.conf").read_text()
+    events = re.findall(r"UserEvent\((\w+),(.*)\)$", text, re.MULTILINE)
+    assert [name for name, _ in events] == [inbound.EVENT, inbound.EVENT]  # PJSIP and chan_dongle
+    for _, args in events:
+        headers = [part.split(":", 1)[0].strip() for part in args.split(",")]
+        assert headers == ["From64", "Body64"]
+        assert args.count("BASE64_ENCODE(") == 2  # commas and line breaks in a text cannot split the event
+    assert "[dialer-messages]" in text
