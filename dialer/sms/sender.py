@@ -189,6 +189,9 @@ class SmsSender:
         if ami is None or not ami.connected:
             return
         config = engine.config
+        if self._bucket.rate_per_s != config.sms.messages_per_s:  # a reload changed the pace
+            self._bucket.reconfigure(config.sms.messages_per_s, max(1, int(config.sms.messages_per_s)),
+                                     self.clock.monotonic())
         now = self.clock.now()
         for name in await self._campaigns():
             if self._held.get(name, 0.0) > now:
