@@ -124,6 +124,7 @@ class Engine:
         self._campaign_states: dict[str, str] = {}
         self._campaign_states_at = -1.0
         self._idle_campaigns: set[str] = set()
+        self._rotation = 0
         # Asterisk's state as its events tell it: False from Shutdown (or a lost session) until
         # FullyBooted, so no Originate is sent to a PBX that is stopping or still booting.
         self._pbx_booted = False
@@ -328,8 +329,11 @@ class Engine:
             self._idle_campaigns.clear()
         campaigns = self.config.campaigns
         # SMS campaigns are sent by dialer.sms, not dialled.
-        names = [n for n, s in self._campaign_states.items()
-                 if s == "active" and n in campaigns and campaigns[n].kind == "call"]
+        names = sorted(n for n, s in self._campaign_states.items()
+                       if s == "active" and n in campaigns and campaigns[n].kind == "call")
+        # Equal weights take turns at going first, so one campaign cannot take every free slot.
+        self._rotation = (self._rotation + 1) % max(1, len(names))
+        names = names[self._rotation:] + names[:self._rotation]
         return sorted(names, key=lambda n: -self.config.campaigns[n].priority_weight)
 
     async def dispatch(self) -> int:
@@ -339,12 +343,18 @@ class Engine:
         sent = 0
         live = self.tracker.live_by_campaign()
         live_total = len(self.tracker)
-        for name in await self._active_campaigns():
-            if name in self._idle_campaigns or self.holds.active(name, self.clock.now()):
-                continue
+        now = self.clock.now()
+        eligible = [name for name in await self._active_campaigns()
+                    if name not in self._idle_campaigns and not self.holds.active(name, now)]
+        for position, name in enumerate(eligible):
             stats = await self._abandon_stats(name)
             self.pacer.slow_down(name, abandon_slowdown(abandon_headroom(stats, self.config.compliance_for(name))))
             slots = self.pacer.slots(name, live_total, live.get(name, 0), self.clock.monotonic())
+            weight = self.config.campaigns[name].priority_weight
+            peers = sum(1 for other in eligible[position:] if self.config.campaigns[other].priority_weight == weight)
+            if peers > 1:  # share what the global limit leaves among campaigns of the same weight
+                free = self.config.dialing.pacing.max_concurrent_calls - live_total
+                slots = min(slots, -(-free // peers))
             if slots <= 0:
                 continue
             count = await self._dispatch_campaign(name, self.config.campaigns[name],

@@ -151,3 +151,15 @@ async def test_a_long_import_lock_delays_outcomes_but_loses_none(tmp_path, sim):
     assert len(attempts) == 10
     assert {(a["state"], a["disposition"]) for a in attempts} == {("ended", "answered")}
     assert engine.stats.ended == 10
+
+
+async def test_campaigns_of_equal_weight_share_the_global_limit(tmp_path, sim):
+    config = make_config(tmp_path, sim, dialing={"pacing": {"max_concurrent_calls": 4,
+                                                            "max_originations_per_s": 1000}})
+    config = config.model_copy(update={"campaigns": {**config.campaigns, "c2": config.campaigns["c1"]}})
+    await import_numbers(tmp_path, config, [number(LONG, i) for i in range(8)], "c1")
+    await import_numbers(tmp_path, config, [number(LONG, i) for i in range(8, 16)], "c2")
+    await run_until_settled(config, ["c1", "c2"])
+    first = sorted(sim_log(tmp_path), key=lambda o: o["time"])[:4]
+    campaigns = [o["variables"]["DIALER_CAMPAIGN"] for o in first]
+    assert sorted(campaigns) == ["c1", "c1", "c2", "c2"]
