@@ -26,6 +26,7 @@ from dialer.config import Config, ConfigError, load_config
 from dialer.crm.component import crm_component
 from dialer.engine import Engine
 from dialer.logs import set_level
+from dialer.mqtt.component import mqtt_component
 from dialer.ops.lock import DaemonLock, LockHeld
 from dialer.ops.metrics import metrics_component
 from dialer.ops.perms import database_files, tighten
@@ -37,7 +38,7 @@ from dialer.store import Database
 log = structlog.get_logger("dialer.daemon")
 
 # Sections a reload cannot change under a running daemon: they keep their running values.
-RESTART_ONLY = ("node", "database", "ami", "metrics")
+RESTART_ONLY = ("node", "database", "ami", "metrics", "mqtt")
 _LEVEL_ORDER = ("debug", "info", "warning", "error")
 
 
@@ -89,7 +90,8 @@ ComponentFactory = Callable[[DaemonContext], "Component | None"]
 
 def component_factories() -> list[ComponentFactory]:
     """Every optional part of the daemon; a factory returns None when its feature is off."""
-    return [metrics_component, recordings_component, crm_component, sms_component]
+    # MQTT starts before (so stops after) the parts whose alerts it publishes.
+    return [metrics_component, mqtt_component, recordings_component, crm_component, sms_component]
 
 
 class Daemon:

@@ -62,9 +62,10 @@ class DemoResult:
 
 
 def demo_config_data(workdir: Path, sim_port: int, *, time_scale: float,
-                     compliance: dict[str, Any] | None = None) -> dict[str, Any]:
+                     compliance: dict[str, Any] | None = None,
+                     mqtt: tuple[str, int] | None = None) -> dict[str, Any]:
     """The demo's config as TOML-shaped data (also written to dialer.toml for later commands)."""
-    return {
+    data: dict[str, Any] = {
         "node": {"name": "demo"},
         "database": {"path": "dialer.db"},
         "logging": {"level": "info", "format": "json"},
@@ -102,6 +103,10 @@ def demo_config_data(workdir: Path, sim_port: int, *, time_scale: float,
             "settle_s": 0.2, "close_timeout_s": 5.0,
         },
     }
+    if mqtt is not None:
+        # An anonymous broker, e.g. a local mosquitto: watch with mosquitto_sub -t 'dialer/#' -v.
+        data["mqtt"] = {"enabled": True, "host": mqtt[0], "port": mqtt[1], "stats_interval_s": 1.0}
+    return data
 
 
 def pick_numbers(count: int, seed: int, now: float) -> tuple[list[PhoneNumber], dict[str, Any], str | None]:
@@ -148,6 +153,7 @@ async def run_demo(
     time_scale: float = 0.05,
     on_progress: Callable[[int, int], None] | None = None,
     log_stream: Any = None,
+    mqtt: tuple[str, int] | None = None,
 ) -> DemoResult:
     """Run the demo campaign to completion; returns where its files are."""
     clock = SystemClock()
@@ -161,7 +167,7 @@ async def run_demo(
     )
     numbers, policy, notice = await asyncio.to_thread(pick_numbers, leads, seed, clock.now())
     async with SimServer(sim_config) as sim:
-        data = demo_config_data(workdir, sim.port, time_scale=time_scale, compliance=policy)
+        data = demo_config_data(workdir, sim.port, time_scale=time_scale, compliance=policy, mqtt=mqtt)
         config_path = workdir / "dialer.toml"
         config_path.write_text(tomli_w.dumps(data), encoding="utf-8")
         config = parse_config(data, source=str(config_path), require_secret=False, base_dir=workdir)

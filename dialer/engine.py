@@ -180,6 +180,11 @@ class Engine:
         self._campaign_states_at = -1.0
         self._wake.set()
 
+    def campaigns_changed(self) -> None:
+        """Campaign states or leads changed outside the loop (CLI, MQTT command): look again now."""
+        self._campaign_states_at = -1.0
+        self._wake.set()
+
     def active_campaigns(self) -> list[str]:
         """Configured campaigns whose state is active (as last read from the database)."""
         return sorted(n for n, s in self._campaign_states.items() if s == "active" and n in self.config.campaigns)

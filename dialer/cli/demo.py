@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from dialer.cli.common import err, out
+from dialer.cli.common import err, fail, out
 from dialer.cli.reports import render_table
 from dialer.demo import CAMPAIGN, DemoResult, run_demo
 from dialer.logs import configure_logging
@@ -29,8 +29,14 @@ def demo(
     leads: Annotated[int, typer.Option(help="How many leads to create.", min=1, max=100_000)] = 300,
     seed: Annotated[int, typer.Option(help="Random seed (leads and callee behaviour).")] = 1,
     time_scale: Annotated[float, typer.Option(help="Simulated call durations x this.", min=0.001)] = 0.05,
+    mqtt: Annotated[str | None, typer.Option(
+        "--mqtt", metavar="HOST:PORT", help="Publish the demo's events to this MQTT broker (anonymous).")] = None,
 ) -> None:
     """Run a demo campaign end to end on the built-in PBX simulator and print a summary."""
+    broker = _broker(mqtt) if mqtt is not None else None
+    if broker is not None:
+        err.print(f"publishing to mqtt://{broker[0]}:{broker[1]}; watch with: "
+                  f"mosquitto_sub -h {broker[0]} -p {broker[1]} -t 'dialer/#' -v", markup=False, soft_wrap=True)
     workdir.mkdir(parents=True, exist_ok=True)
     log_path = workdir / "dialer.log"
     with log_path.open("a", encoding="utf-8") as log_stream:
@@ -43,8 +49,30 @@ def demo(
                 progress.update(task, completed=done, total=total)
 
             result = asyncio.run(run_demo(workdir, leads=leads, seed=seed, time_scale=time_scale,
-                                          on_progress=on_progress))
+                                          on_progress=on_progress, mqtt=broker))
     _summary(result)
+    if broker is not None:
+        _mqtt_summary(result, broker)
+
+
+def _mqtt_summary(result: DemoResult, broker: tuple[str, int]) -> None:
+    async def counts() -> tuple[int, int]:
+        async with Database.open(result.database, create=False) as db:
+            row = await db.fetchone("SELECT COUNT(published_at), COUNT(*) - COUNT(published_at) FROM outbox")
+            assert row is not None
+            return int(row[0]), int(row[1])
+
+    published, waiting = asyncio.run(counts())
+    out.print(f"  mqtt:               {published} events published to {broker[0]}:{broker[1]} under dialer/demo/")
+    if waiting:
+        out.print(f"                      {waiting} still in the outbox (broker unreachable? see the log)")
+
+
+def _broker(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        fail(f"--mqtt: expected HOST:PORT (e.g. 127.0.0.1:1883), got {value!r}", 2)
+    return host.strip("[]"), int(port)
 
 
 def _summary(result: DemoResult) -> None:

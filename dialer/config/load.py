@@ -15,6 +15,7 @@ from dialer.compliance.policy import PolicyError
 from dialer.config.models import Config
 
 CREDENTIAL_AMI_SECRET = "ami-secret"
+CREDENTIAL_MQTT_SECRET = "mqtt-secret"
 
 
 class ConfigError(Exception):
@@ -61,6 +62,11 @@ def parse_config(
             "ami.secret: the secret may not be written in the config; use ami.secret_file, the systemd "
             f"credential {CREDENTIAL_AMI_SECRET!r} or the environment variable named by ami.secret_env"
         ])
+    if "secret" in data.get("mqtt", {}):
+        raise ConfigError(source, [
+            "mqtt.secret: the secret may not be written in the config; use mqtt.secret_file, the systemd "
+            f"credential {CREDENTIAL_MQTT_SECRET!r} or the environment variable named by mqtt.secret_env"
+        ])
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
@@ -79,6 +85,9 @@ def parse_config(
         env = os.environ if environ is None else environ
         secret = resolve_ami_secret(config, env, source)
         config = config.model_copy(update={"ami": config.ami.model_copy(update={"secret": secret})})
+        if config.mqtt.enabled and config.mqtt.username is not None:
+            mqtt_secret = resolve_mqtt_secret(config, env, source)
+            config = config.model_copy(update={"mqtt": config.mqtt.model_copy(update={"secret": mqtt_secret})})
     return config
 
 
@@ -118,6 +127,25 @@ def resolve_ami_secret(config: Config, environ: Mapping[str, str], source: str) 
     raise ConfigError(source, [
         f"ami: no secret: set ami.secret_file, provide the systemd credential {CREDENTIAL_AMI_SECRET!r} "
         f"(LoadCredential=), or set the environment variable {config.ami.secret_env}"
+    ])
+
+
+def resolve_mqtt_secret(config: Config, environ: Mapping[str, str], source: str) -> SecretStr:
+    """The broker password, found like the AMI secret: mqtt.secret_file, then
+    $CREDENTIALS_DIRECTORY/mqtt-secret, then the env var named by mqtt.secret_env."""
+    mqtt = config.mqtt
+    if mqtt.secret_file is not None:
+        return SecretStr(read_secret_file(mqtt.secret_file, "mqtt.secret_file", source))
+    if environ.get("CREDENTIALS_DIRECTORY"):
+        path = Path(environ["CREDENTIALS_DIRECTORY"]) / CREDENTIAL_MQTT_SECRET
+        if path.exists():
+            return SecretStr(read_secret_file(path, "mqtt.secret_file", source))
+    value = environ.get(mqtt.secret_env, "")
+    if value:
+        return SecretStr(value)
+    raise ConfigError(source, [
+        f"mqtt: username {mqtt.username!r} has no secret: set mqtt.secret_file, provide the systemd credential "
+        f"{CREDENTIAL_MQTT_SECRET!r} (LoadCredential=), or set the environment variable {mqtt.secret_env}"
     ])
 
 

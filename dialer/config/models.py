@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from dialer.compliance.policy import CompliancePolicy, narrow
 from dialer.compliance.settings import DncConfig
 from dialer.crm.config import CallbackPolicy
+from dialer.mqtt.config import MqttConfig
 from dialer.numbers import DialFormat
 from dialer.ops.config import MetricsConfig
 from dialer.outcome import Disposition
@@ -178,6 +179,7 @@ class Config(_Strict):
     sms: SmsConfig = SmsConfig()
     metrics: MetricsConfig = MetricsConfig()
     recordings: RecordingsConfig = RecordingsConfig()
+    mqtt: MqttConfig = MqttConfig()
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Config:

@@ -9,6 +9,7 @@ write block is exactly one BEGIN IMMEDIATE ... COMMIT.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import sqlite3
@@ -170,7 +171,14 @@ class Database:
     async def write(self) -> AsyncIterator[Tx]:
         """One write transaction: committed when the block ends, rolled back if it raises."""
         async with self._lock:
-            await self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                await self._conn.execute("BEGIN IMMEDIATE")
+            except asyncio.CancelledError:
+                # The BEGIN still runs on the database thread: queue its ROLLBACK before the lock is
+                # released, or the next transaction would find this one open.
+                with contextlib.suppress(sqlite3.Error):
+                    await asyncio.shield(self._conn.execute("ROLLBACK"))
+                raise
             try:
                 yield Tx(self._conn)
             except BaseException:
