@@ -23,6 +23,7 @@ from dialer.ami.errors import AmiLoginError
 from dialer.clock import Clock, SystemClock
 from dialer.compliance.live import LiveCompliance
 from dialer.config import Config, ConfigError, load_config
+from dialer.crm.component import crm_component
 from dialer.engine import Engine
 from dialer.logs import set_level
 from dialer.mqtt.component import mqtt_component
@@ -31,6 +32,7 @@ from dialer.ops.metrics import metrics_component
 from dialer.ops.perms import database_files, tighten
 from dialer.ops.service import Snapshot, SystemdService
 from dialer.recordings.component import recordings_component
+from dialer.sms.component import sms_component
 from dialer.store import Database
 
 log = structlog.get_logger("dialer.daemon")
@@ -89,7 +91,7 @@ ComponentFactory = Callable[[DaemonContext], "Component | None"]
 def component_factories() -> list[ComponentFactory]:
     """Every optional part of the daemon; a factory returns None when its feature is off."""
     # MQTT starts before (so stops after) the parts whose alerts it publishes.
-    return [metrics_component, mqtt_component, recordings_component]
+    return [metrics_component, mqtt_component, recordings_component, crm_component, sms_component]
 
 
 class Daemon:

@@ -332,7 +332,10 @@ class Engine:
                 self._campaign_states = await store.campaign_states(tx)
             self._campaign_states_at = mono
             self._idle_campaigns.clear()
-        names = sorted(n for n, s in self._campaign_states.items() if s == "active" and n in self.config.campaigns)
+        campaigns = self.config.campaigns
+        # SMS campaigns are sent by dialer.sms, not dialled.
+        names = sorted(n for n, s in self._campaign_states.items()
+                       if s == "active" and n in campaigns and campaigns[n].kind == "call")
         # Equal weights take turns at going first, so one campaign cannot take every free slot.
         self._rotation = (self._rotation + 1) % max(1, len(names))
         names = names[self._rotation:] + names[:self._rotation]
@@ -575,6 +578,7 @@ class Engine:
             reason=call.reason if final else None, cause=change.cause if final and change is not None else None,
             talk_s=change.talk_s if final and change is not None else None, detail=call.detail if final else "",
             recording=call.recording, amd_status=call.amd_status, opted_out=call.opted_out,
+            callback_requested=call.callback_requested,
             recording_closed=call.recording_closed,
         )
 

@@ -37,6 +37,8 @@ class CallEvent:
     recording_closed: bool = False  # MixMonitorStop seen: Asterisk has closed the file
     amd_status: str | None = None
     opted_out: bool = False
+    callback_requested: bool = False  # the callee asked to be called back (dialplan UserEvent)
+    medium: str = "call"  # "sms" for a text message (its states: originating, then ended)
 
     @property
     def final(self) -> bool:

@@ -28,6 +28,7 @@ class Disposition(StrEnum):
     BLOCKED = "blocked"
     UNKNOWN = "unknown"
     UNKNOWN_AFTER_RESTART = "unknown_after_restart"
+    ACCEPTED = "accepted"  # a text message Asterisk (or the GSM gateway) accepted for sending
 
 
 LIVE_ANSWER = frozenset({Disposition.ANSWERED, Disposition.ABANDONED, Disposition.OPTED_OUT})

@@ -16,9 +16,13 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+import structlog
+
 from dialer.ami.frames import Message
 from dialer.clock import Clock
 from dialer.outcome import CallFacts, Disposition, classify
+
+log = structlog.get_logger("dialer.tracker")
 
 CALL_ID_VAR = "DIALER_CALL_ID"
 _UP = "6"
@@ -69,6 +73,7 @@ class TrackedCall:
     ended_at: float | None = None
     amd_status: str | None = None
     opted_out: bool = False
+    callback_requested: bool = False  # the callee pressed the callback key (UserEvent DialerCallback)
     abandoned: bool = False
     recording: str | None = None
     recording_closed: bool = False  # MixMonitorStop seen (only after StopMixMonitor, never at hangup)
@@ -122,6 +127,8 @@ class CallTracker:
         self._by_uid: dict[str, TrackedCall] = {}
         self._seq = 0  # events seen so far; reconcile() uses it to tell news from a stale snapshot
         self.on_optout: Callable[[TrackedCall], None] | None = None
+        # Every UserEvent, a call's or not (e.g. DialerInboundMessage from the message context).
+        self.user_event_hooks: list[Callable[[Message], None]] = []
         self._handlers: dict[str, Callable[[TrackedCall, Message], None]] = {
             "Newchannel": self._on_newchannel,
             "Newstate": self._on_newstate,
@@ -187,6 +194,8 @@ class CallTracker:
         if name == "OriginateResponse":
             self._on_originate_response(message)
             return
+        if name == "UserEvent" and self.user_event_hooks:
+            self._run_user_event_hooks(message)
         handler = self._handlers.get(name or "")
         if handler is None:
             return
@@ -195,6 +204,13 @@ class CallTracker:
             call.seen_seq = self._seq
             handler(call, message)
             self._maybe_end(call)
+
+    def _run_user_event_hooks(self, message: Message) -> None:
+        for hook in self.user_event_hooks:
+            try:
+                hook(message)
+            except Exception:  # an observer's bug must not stop call tracking
+                log.exception("user_event_hook_failed", user_event=message.get("UserEvent"))
 
     def _find(self, message: Message) -> TrackedCall | None:
         uid = message.get("Uniqueid")
@@ -277,6 +293,8 @@ class CallTracker:
                 call.opted_out = True
                 if self.on_optout is not None:
                     self.on_optout(call)
+        elif kind == "DialerCallback":
+            call.callback_requested = True
         elif kind == "DialerAbandoned":
             call.abandoned = True
         elif kind == "DialerQueueResult":

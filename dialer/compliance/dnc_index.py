@@ -15,6 +15,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from dialer.compliance.registry import Registry
+from dialer.compliance.suppression import SuppressionList
 from dialer.numbers import is_e164
 
 _NEVER = float("inf")
@@ -23,6 +24,7 @@ _NEVER = float("inf")
 class DncList(StrEnum):
     """Which list blocked a number; the values are the gate's rule ids."""
 
+    ERASED = "dnc.erased"
     OPTOUT = "dnc.optout"
     INTERNAL = "dnc.internal"
     CAMPAIGN = "dnc.campaign"
@@ -66,6 +68,8 @@ class DncIndex:
         # number -> scope (campaign, or None for every campaign) -> expiry
         self._optouts: dict[str, dict[str | None, float]] = {}
         self._registries: dict[str, Registry] = {}
+        # Hashes of erased numbers (`dialer forget`): they block every campaign, for good.
+        self.suppressed = SuppressionList()
 
     # -- internal list -------------------------------------------------------------------------
     def add_internal(self, e164: str, *, expires_at: float | None = None) -> None:
@@ -144,6 +148,12 @@ class DncIndex:
         return tuple(self._registries.values())
 
     # -- lookups -------------------------------------------------------------------------------
+    def erased_hit(self, e164: str) -> DncHit | None:
+        """A hit if the number was erased on request (its hash is on the suppression list)."""
+        if self.suppressed.contains(e164):
+            return DncHit(DncList.ERASED, "suppression list")
+        return None
+
     def optout_hit(self, e164: str, campaign: str | None, now_s: float) -> DncHit | None:
         """The opt-out blocking this number for this campaign, if any."""
         scopes = self._optouts.get(e164)
@@ -183,7 +193,8 @@ class DncIndex:
         """The first list that blocks the number for `campaign` at `now`, in the order the gate asks."""
         now_s = now.timestamp()
         return (
-            self.optout_hit(e164, campaign, now_s)
+            self.erased_hit(e164)
+            or self.optout_hit(e164, campaign, now_s)
             or self.internal_hit(e164, now_s)
             or self.campaign_hit(e164, campaign, now_s)
             or self.registry_hit(e164)
@@ -193,6 +204,7 @@ class DncIndex:
         """Every list blocking the number (for `dialer check`)."""
         now_s = now.timestamp()
         hits = [
+            self.erased_hit(e164),
             self.optout_hit(e164, campaign, now_s),
             self.internal_hit(e164, now_s),
             self.campaign_hit(e164, campaign, now_s),

@@ -10,6 +10,7 @@ from dialer.compliance.rules.caller_id import CallerIdRule
 from dialer.compliance.rules.consent import ConsentRule
 from dialer.compliance.rules.dnc import (
     CampaignListRule,
+    ErasedRule,
     InternalListRule,
     OptOutRule,
     RegistryAgeRule,
@@ -30,6 +31,7 @@ def default_rules(dnc_index: DncIndex) -> list[Rule]:
     return [
         NumberTypeRule(),
         CountryRule(),
+        ErasedRule(dnc_index),
         OptOutRule(dnc_index),
         InternalListRule(dnc_index),
         CampaignListRule(dnc_index),

@@ -108,14 +108,17 @@ class LiveCompliance:
     async def load(cls, config: Config, db: Database, clock: Clock) -> LiveCompliance:
         """Load every DNC list from the store and every registry on record from its file."""
         live = cls(config, db, clock)
+        key = await db.hash_key()
         async with db.read() as tx:
             revision, states = await store.active_dnc(tx, clock.now())
+            erased = await store.suppressed_hashes(tx)
         live._apply(states)
+        live.index.suppressed.load(key, erased)
         live.revision = revision
         await live._recover_optouts()
         await live.refresh_registries()
         log.info("dnc_loaded", entries=len(live.index), registries=len(live.index.registries),
-                 revision=revision)
+                 suppressed=len(erased), revision=revision)
         return live
 
     def _apply(self, states: list[store.DncState]) -> None:
@@ -143,6 +146,11 @@ class LiveCompliance:
         if states:
             self._apply(states)
             log.info("dnc_synced", changed=len(states), revision=revision)
+        if revision != self.revision:
+            erased = await store.suppressed_hashes(tx, self.revision)
+            if erased:
+                self.index.suppressed.add(erased)
+                log.info("suppression_synced", added=len(erased), revision=revision)
         self.revision = revision
 
     # -- registries -------------------------------------------------------------------------------

@@ -12,11 +12,13 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from dialer.compliance.policy import CompliancePolicy, narrow
 from dialer.compliance.settings import DncConfig
+from dialer.crm.config import CallbackPolicy
 from dialer.mqtt.config import MqttConfig
 from dialer.numbers import DialFormat
 from dialer.ops.config import MetricsConfig
 from dialer.outcome import Disposition
 from dialer.recordings.config import CampaignRecordings, RecordingsConfig
+from dialer.sms.config import SmsCampaign, SmsConfig
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _VAR_NAME = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
@@ -129,10 +131,11 @@ class DialingConfig(_Strict):
 
 
 class CampaignConfig(_Strict):
-    """One campaign: where its calls go and how it is paced, retried and gated."""
+    """One campaign: where its calls (or messages) go and how it is paced, retried and gated."""
 
-    trunk: str
-    caller_id: str
+    kind: Literal["call", "sms"] = "call"
+    trunk: str = ""  # a call campaign needs one
+    caller_id: str = ""  # a call campaign needs one
     default_region: str = Field(default="US", pattern=r"[A-Z]{2}")
     context: str = Field(default="dialer-outbound", pattern=r"[A-Za-z0-9_-]+")
     exten: str = Field(default="s", pattern=r"[A-Za-z0-9_+*#-]+")
@@ -145,6 +148,8 @@ class CampaignConfig(_Strict):
     retry: RetryConfig | None = None
     compliance: dict[str, object] = Field(default_factory=dict)
     priority_weight: int = Field(default=0, description="higher-weight campaigns are served first")
+    callbacks: CallbackPolicy = CallbackPolicy()
+    sms: SmsCampaign | None = None  # a campaign of kind sms: gateway and message template
     recordings: CampaignRecordings = CampaignRecordings()
 
     @field_validator("variables")
@@ -171,6 +176,7 @@ class Config(_Strict):
     dnc: DncConfig = DncConfig()
     trunks: dict[str, TrunkConfig] = Field(default_factory=dict)
     campaigns: dict[str, CampaignConfig] = Field(default_factory=dict)
+    sms: SmsConfig = SmsConfig()
     metrics: MetricsConfig = MetricsConfig()
     recordings: RecordingsConfig = RecordingsConfig()
     mqtt: MqttConfig = MqttConfig()
@@ -180,12 +186,27 @@ class Config(_Strict):
         for name, campaign in self.campaigns.items():
             if not _NAME.fullmatch(name):
                 raise ValueError(f"campaigns.{name}: name must be letters, digits, '.', '_' or '-'")
+            if campaign.kind == "sms":
+                self._check_sms(name, campaign)
+                continue
+            if not campaign.caller_id:
+                raise ValueError(f"campaigns.{name}.caller_id: a call campaign needs a caller ID")
+            if campaign.sms is not None:
+                raise ValueError(f"campaigns.{name}.sms: only for a campaign of kind = \"sms\"")
             if campaign.trunk not in self.trunks:
                 known = ", ".join(sorted(self.trunks)) or "none"
                 raise ValueError(
                     f"campaigns.{name}.trunk: unknown trunk {campaign.trunk!r} (defined: {known})"
                 )
         return self
+
+    def _check_sms(self, name: str, campaign: CampaignConfig) -> None:
+        if campaign.sms is None:
+            raise ValueError(f"campaigns.{name}.sms: a campaign of kind sms needs an sms table (gateway, template)")
+        if campaign.sms.gateway not in self.sms.gateways:
+            known = ", ".join(sorted(self.sms.gateways)) or "none"
+            raise ValueError(f"campaigns.{name}.sms.gateway: unknown gateway {campaign.sms.gateway!r} "
+                             f"(defined in [sms.gateways]: {known})")
 
     def retry_for(self, campaign: str) -> RetryConfig:
         """The campaign's retry rules, or the global ones."""

@@ -53,6 +53,8 @@ class CallPayload(_Payload):
     """`calls/<call_id>`: one per state change; the last one of a call has state `ended`."""
 
     kind: Literal["call"] = "call"
+    medium: Literal["call", "sms"] = Field(default="call", description="sms: a text message (originating, then "
+                                           "ended with disposition accepted or failed)")
     call_id: str
     attempt_id: int
     lead_id: int
@@ -160,6 +162,7 @@ def call_payload(event: CallEvent, node: str, *, include_numbers: bool, event_id
         event_id=event_id or new_event_id(),
         node=node,
         at=event.at,
+        medium="sms" if event.medium == "sms" else "call",
         call_id=event.call_id,
         attempt_id=event.attempt_id,
         lead_id=event.lead_id,

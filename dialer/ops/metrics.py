@@ -35,6 +35,8 @@ CALLS = Counter("dialer_calls", "Calls that reached their final outcome, by camp
                 ["campaign", "disposition"])
 ORIGINATIONS = Counter("dialer_originations", "Calls originated (attempt committed, Originate sent), by campaign",
                        ["campaign"])
+TEXTS = Counter("dialer_texts", "Text messages that reached their outcome (accepted, failed, ...), by campaign",
+                ["campaign", "outcome"])
 LIVE_CALLS = Gauge("dialer_live_calls", "Calls live now, by campaign", ["campaign"])
 ANSWER_LATENCY = Histogram(
     "dialer_originate_to_answer_seconds", "Seconds from the Originate to the callee answering",
@@ -111,8 +113,12 @@ class MetricsServer:
     # -- hooks (event loop) -------------------------------------------------------------------------
 
     def on_events(self, events: Sequence[CallEvent]) -> None:
-        """Count originations, answers and final outcomes."""
+        """Count originations, answers and final outcomes (text messages apart from calls)."""
         for event in events:
+            if event.medium != "call":
+                if event.final and event.disposition is not None:
+                    TEXTS.labels(event.campaign, event.disposition.value).inc()
+                continue
             if event.state is CallState.ORIGINATING:
                 ORIGINATIONS.labels(event.campaign).inc()
             elif event.state is CallState.ANSWERED and event.answered_at is not None:

@@ -16,6 +16,7 @@ from dialer.sim.callflow import OriginateRequest
 from dialer.sim.channels import Channel
 from dialer.sim.config import CLASS_BITS
 from dialer.sim.dialplan import PRIORITIES
+from dialer.sim.messaging import dongle_send_sms, message_send
 from dialer.sim.oplog import OriginationRecord
 from dialer.sim.protocol import Action, response
 
@@ -24,11 +25,12 @@ if TYPE_CHECKING:
 
 Handler = Callable[["AmiSession", Action], None]
 
-_SYSTEM, _CALL, _REPORTING, _ORIGINATE = (
+_SYSTEM, _CALL, _REPORTING, _ORIGINATE, _MESSAGE = (
     CLASS_BITS["system"],
     CLASS_BITS["call"],
     CLASS_BITS["reporting"],
     CLASS_BITS["originate"],
+    CLASS_BITS["message"],
 )
 _TRUE = {"yes", "true", "y", "t", "1", "on"}
 _INT = re.compile(r"\s*([+-]?\d+)")
@@ -308,4 +310,6 @@ HANDLERS: dict[str, tuple[int, Handler]] = {
     "getvar": (_CALL | _REPORTING, getvar),
     "setvar": (_CALL, setvar),
     "stopmixmonitor": (_SYSTEM | _CALL, stop_mixmonitor),
+    "messagesend": (_MESSAGE, message_send),
+    "donglesendsms": (_CALL, dongle_send_sms),  # only where chan_dongle is loaded
 }

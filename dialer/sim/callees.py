@@ -29,6 +29,7 @@ class Outcome(enum.StrEnum):
     CHANNEL_FAILURE = "channel_failure"  # no channel at all, like an unknown technology: Reason 0
     MACHINE = "machine"  # answering machine: long greeting (AMD says MACHINE)
     OPTOUT = "optout"  # human who presses 9 during the message
+    CALLBACK = "callback"  # human who presses the callback key (DIALER_CALLBACK_KEY, else 1)
     LONG = "long"  # answers and talks long
     NO_SUCH_EXTENSION = "no_such_extension"  # Local to a non-number: 0/0, Reason 0
 
@@ -46,6 +47,7 @@ OUTCOME_DEFAULTS: dict[Outcome, tuple[float, float]] = {
     Outcome.CHANNEL_FAILURE: (0.0, 0.0),
     Outcome.MACHINE: (0.0, 15.0),  # 12 s greeting + Wait(3), as 1007XXXX in the transcripts
     Outcome.OPTOUT: (0.0, 15.4),
+    Outcome.CALLBACK: (0.0, 15.4),
     Outcome.LONG: (0.0, 30.0),
     Outcome.NO_SUCH_EXTENSION: (0.0, 0.0),
 }

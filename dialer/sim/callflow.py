@@ -31,8 +31,9 @@ SHR_END = 16  # SoftHangupRequest flag when a channel's dialplan ends
 SHR_SHUTDOWN = 4
 
 ANSWERING = frozenset(
-    {Outcome.ANSWERED, Outcome.ANSWERED_REJECTED, Outcome.MACHINE, Outcome.OPTOUT, Outcome.LONG}
+    {Outcome.ANSWERED, Outcome.ANSWERED_REJECTED, Outcome.MACHINE, Outcome.OPTOUT, Outcome.CALLBACK, Outcome.LONG}
 )
+KEY_PRESSERS = frozenset({Outcome.OPTOUT, Outcome.CALLBACK})
 
 # The [callees] dialplan of each outcome: NoOp text and the application that runs after Answer.
 CALLEE_NOOP: dict[Outcome, str] = {
@@ -45,6 +46,7 @@ CALLEE_NOOP: dict[Outcome, str] = {
     Outcome.UNALLOCATED: "unallocated, cause 1",
     Outcome.MACHINE: "answering machine",
     Outcome.OPTOUT: "human, opts out with DTMF 9",
+    Outcome.CALLBACK: "human, asks for a callback with DTMF",
     Outcome.LONG: "long call",
 }
 TALK_APPS: dict[Outcome, tuple[tuple[str, str], ...]] = {
@@ -52,6 +54,7 @@ TALK_APPS: dict[Outcome, tuple[tuple[str, str], ...]] = {
     Outcome.LONG: (("Playback", f"{SOUNDS}/callee-long"),),
     Outcome.MACHINE: (("Playback", f"{SOUNDS}/machine-greeting"),),
     Outcome.OPTOUT: (("Wait", "0.5"), ("Playback", f"{SOUNDS}/callee-hello")),
+    Outcome.CALLBACK: (("Wait", "0.5"), ("Playback", f"{SOUNDS}/callee-hello")),
 }
 # OriginateResponse Reason for a hangup before answer, by the callee's cause (main/pbx.c).
 PRE_ANSWER_REASON = {17: 5, 34: 8, 19: 3}
@@ -477,10 +480,17 @@ class Call:
         b.add(ev.device_state, self.device, "INUSE")
         self._originate_ok(b, lo)
         self.deliver(b)
-        if plan.outcome is Outcome.OPTOUT:
+        if plan.outcome in KEY_PRESSERS:
             self.after(plan.dtmf_s, self._send_dtmf)
         cause = 21 if plan.outcome is Outcome.ANSWERED_REJECTED else 16
         self.after(plan.talk_s, self._callee_hangs_up, cause)
+
+    @property
+    def _digit(self) -> str:
+        """The key the callee presses: 9 to opt out, or the callback key the message offered."""
+        if self.plan.outcome is Outcome.CALLBACK and self.one is not None:
+            return self.one.vars.get("DIALER_CALLBACK_KEY") or "1"
+        return "9"
 
     def _send_dtmf(self) -> None:
         if self.phase != "up":
@@ -492,14 +502,14 @@ class Call:
                 two.setvar("PLAYBACKSTATUS", "SUCCESS")
                 b.add(ev.varset, two, "PLAYBACKSTATUS", "SUCCESS")
                 self._two_app(b, "Wait", "4")
-            self._two_app(b, "SendDTMF", "9")
+            self._two_app(b, "SendDTMF", self._digit)
             self.deliver(b)
         self.after(DTMF_GAP_S, self._dtmf_begin)
 
     def _dtmf_begin(self) -> None:
         assert self.one is not None
         b = self.batch()
-        b.add(ev.dtmf_begin, self.one, "9")
+        b.add(ev.dtmf_begin, self.one, self._digit)
         self.deliver(b)
         self.after(DTMF_GAP_S, self._dtmf_end)
 
@@ -507,8 +517,8 @@ class Call:
         assert self.one is not None
         assert self.script is not None
         b = self.batch()
-        b.add(ev.dtmf_end, self.one, "9", 100)
-        if self.script.on_digit(b, "9"):
+        b.add(ev.dtmf_end, self.one, self._digit, 100)
+        if self.script.on_digit(b, self._digit):
             self.dialer_hangup(b)
         else:
             self.deliver(b)

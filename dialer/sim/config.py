@@ -115,6 +115,12 @@ class SimConfig:
     auth_timeout_s: float = 30.0
     write_timeout_s: float = 5.0
     record_limit: int = 100_000  # originations/call_ends kept in memory (the --log keeps all)
+    # Messaging: technologies MessageSend knows, PJSIP endpoints that exist (a destination naming
+    # another fails unless a default outbound endpoint is set), and chan_dongle devices.
+    message_techs: tuple[str, ...] = ("pjsip",)
+    message_endpoints: tuple[str, ...] = ("carrier",)
+    default_outbound_endpoint: str | None = None
+    dongles: tuple[str, ...] = ("dongle0",)
 
     @property
     def effective_time_scale(self) -> float:

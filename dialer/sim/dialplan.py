@@ -11,6 +11,8 @@ s,7  (amd) AMD()   s,8 UserEvent(DialerAMD,...)   s,9 GotoIf(MACHINE ? machine)
 s,10 (main) GotoIf(queue)   s,11 Read(OPTOUT,...,1,,1,6)   s,12 GotoIf(OPTOUT = 9 ? optout)
 s,13 Wait(1)   s,14 Hangup(16)   s,15 (optout) UserEvent(DialerOptOut,...)   s,16 Hangup(16)
 s,17 (machine) Wait(1)   s,18 Hangup(16)
+s,19 (callback: the digit read = ${DIALER_CALLBACK_KEY}) UserEvent(DialerCallback,CallID: ...,Digit: ...)
+s,20 Playback(callback confirmation)   s,21 Hangup(16)
 ```
 """
 
@@ -28,7 +30,7 @@ if TYPE_CHECKING:
 
 SOUNDS = "/var/lib/asterisk/sounds/dialer"
 READ_DATA = f"OPTOUT,{SOUNDS}/dialer-message,1,,1,6"
-PRIORITIES = 18  # extensions in [dialer] s: the highest Priority an Originate may name
+PRIORITIES = 21  # extensions in [dialer] s: the highest Priority an Originate may name
 
 # AMD() run times and results as recorded (files 14 and 15), in simulated seconds.
 AMD_HUMAN = ("HUMAN", "HUMAN-816-800", 2.3)
@@ -150,6 +152,15 @@ class DialerScript:
         self._set(b, "READSTATUS", "OK")
         optout = digit == "9"
         self._exten(b, 12, "GotoIf", f"{int(optout)}?optout")
+        callback_key = self.ch.vars.get("DIALER_CALLBACK_KEY", "")
+        if not optout and callback_key and digit == callback_key:
+            cid = self.call_id
+            self._exten(b, 19, "UserEvent", f"DialerCallback,CallID: {cid},Digit: {digit}")
+            b.add(ev.user_event, self.ch, "DialerCallback", (("CallID", cid), ("Digit", digit)))
+            self._exten(b, 20, "Playback", f"{SOUNDS}/dialer-callback")
+            self.where = "wait"
+            self.call.after(WAIT_S, self._hangup, 21)
+            return False
         if not optout:
             self._exten(b, 13, "Wait", "1")
             self.where = "wait"

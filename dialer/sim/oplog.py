@@ -1,11 +1,14 @@
-"""The `--log` file: one JSON line per Originate received and per call end, written at once."""
+"""The `--log` file: one JSON line per Originate, per call end and per message action, written at once."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from dialer.sim.messaging import MessageRecord
 
 
 @dataclass(frozen=True)
@@ -62,7 +65,7 @@ class OpLog:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._fh = path.open("a", encoding="utf-8", buffering=1)
 
-    def write(self, record: OriginationRecord | CallEndRecord) -> None:
+    def write(self, record: OriginationRecord | CallEndRecord | MessageRecord) -> None:
         """Write one record as one line."""
         if self._fh is not None:
             self._fh.write(json.dumps(record.to_json(), separators=(",", ":")) + "\n")

@@ -9,6 +9,7 @@ from types import TracebackType
 from dialer.sim import events as ev
 from dialer.sim.config import Faults, SimConfig
 from dialer.sim.events import Ev
+from dialer.sim.messaging import MessageRecord, inject_inbound
 from dialer.sim.oplog import CallEndRecord, OpLog, OriginationRecord
 from dialer.sim.pbx import Pbx
 from dialer.sim.session import BOOT_FULLY_BOOTED_S, AmiSession
@@ -49,6 +50,7 @@ class SimServer:
         # newest last; bounded so a simulator running for days does not grow without end
         self.originations: deque[OriginationRecord] = deque(maxlen=self.config.record_limit)
         self.call_ends: deque[CallEndRecord] = deque(maxlen=self.config.record_limit)
+        self.messages: deque[MessageRecord] = deque(maxlen=self.config.record_limit)
         self.sessions: set[AmiSession] = set()
         self.booting = False
         self._listeners: list[AmiSession] = []
@@ -208,6 +210,16 @@ class SimServer:
         self.originations.append(record)
         if self._oplog is not None:
             self._oplog.write(record)
+
+    def record_message(self, record: MessageRecord) -> None:
+        """Keep and log one MessageSend / DongleSendSMS."""
+        self.messages.append(record)
+        if self._oplog is not None:
+            self._oplog.write(record)
+
+    def inject_inbound_message(self, sender: str, body: str, to: str = "dialer") -> None:
+        """A text message arrives: the UserEvent config/asterisk's [dialer-messages] context sends."""
+        inject_inbound(self, sender, body, to)
 
     def _call_ended(self, record: CallEndRecord) -> None:
         self.call_ends.append(record)

@@ -51,6 +51,7 @@ class NewAttempt:
     call_id: str
     number: str
     node: str
+    medium: str = "call"  # or "sms": a message is an attempt too, counted apart from calls
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,8 +119,12 @@ async def claim_due(tx: Tx, campaign_id: str, now: float, limit: int) -> list[Du
     ]
 
 
-async def number_histories(tx: Tx, numbers: Sequence[str], now: float) -> dict[str, NumberHistory]:
-    """Attempt times of the last 7 days and the last abandoned call, per number, across campaigns."""
+async def number_histories(tx: Tx, numbers: Sequence[str], now: float, medium: str = "call"
+                           ) -> dict[str, NumberHistory]:
+    """Attempt times of the last 7 days and the last abandoned call, per number, across campaigns.
+
+    Calls and messages are capped separately: `medium` says which attempts count.
+    """
     result: dict[str, NumberHistory] = {}
     if not numbers:
         return result
@@ -130,8 +135,8 @@ async def number_histories(tx: Tx, numbers: Sequence[str], now: float) -> dict[s
         marks = ",".join("?" * len(chunk))
         rows = await tx.fetchall(
             f"SELECT number, created_at, disposition, ended_at FROM attempts "
-            f"WHERE number IN ({marks}) AND created_at >= ?",
-            (*chunk, now - HISTORY_WINDOW_S),
+            f"WHERE number IN ({marks}) AND created_at >= ? AND medium = ?",
+            (*chunk, now - HISTORY_WINDOW_S, medium),
         )
         for row in rows:
             times.setdefault(row["number"], []).append(row["created_at"])
@@ -182,9 +187,10 @@ def _record_decisions(
         audit_id = _audit(conn, item.gate, item.call_id, now)
         try:
             cursor = conn.execute(
-                "INSERT INTO attempts (call_id, lead_id, campaign_id, number, node, audit_id, state, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, 'originating', ?)",
-                (item.call_id, item.gate.lead_id, item.gate.campaign_id, item.number, item.node, audit_id, now),
+                "INSERT INTO attempts (call_id, lead_id, campaign_id, number, node, audit_id, state, created_at, "
+                "medium) VALUES (?, ?, ?, ?, ?, ?, 'originating', ?, ?)",
+                (item.call_id, item.gate.lead_id, item.gate.campaign_id, item.number, item.node, audit_id, now,
+                 item.medium),
             )
         except sqlite3.IntegrityError:
             # Another campaign (or node) has a live call to this number: safety invariant 3.
@@ -266,9 +272,10 @@ def _apply_changes(
 
 
 async def live_attempts(tx: Tx, node: str) -> list[Row]:
-    """This node's attempts that have no final outcome (to reconcile after a restart)."""
+    """This node's calls that have no final outcome (to reconcile after a restart; messages are
+    settled by the SMS sender)."""
     return await tx.fetchall(
         "SELECT id, call_id, lead_id, campaign_id, number, state, created_at, answered_at FROM attempts "
-        "WHERE state <> 'ended' AND node = ? ORDER BY id",
+        "WHERE state <> 'ended' AND node = ? AND medium = 'call' ORDER BY id",
         (node,),
     )

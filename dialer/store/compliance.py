@@ -223,6 +223,27 @@ async def list_dnc(tx: Tx, kind: DncKind | None = None, campaign: str | None = N
                      r["expires_at"], r["removed_at"], r["actor"]) for r in rows]
 
 
+# -- the suppression list (erased numbers) -----------------------------------------------------------
+
+
+def add_suppressions(conn: sqlite3.Connection, hashes: Sequence[str], now: float) -> int:
+    """Put number hashes on the suppression list (on the database thread, inside the caller's
+    transaction); they take a DNC revision, so a running daemon applies them before its next claim."""
+    revision = _next_revision(conn)
+    conn.executemany(
+        "INSERT INTO suppressions (number_hash, added_at, revision) VALUES (?, ?, ?) "
+        "ON CONFLICT (number_hash) DO NOTHING",
+        [(h, now, revision) for h in hashes],
+    )
+    return revision
+
+
+async def suppressed_hashes(tx: Tx, since_revision: int = 0) -> list[str]:
+    """Hashes on the suppression list (those added after `since_revision`)."""
+    rows = await tx.fetchall("SELECT number_hash FROM suppressions WHERE revision > ?", (since_revision,))
+    return [row[0] for row in rows]
+
+
 # -- consent records ----------------------------------------------------------------------------
 
 

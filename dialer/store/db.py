@@ -13,6 +13,7 @@ import contextlib
 import os
 import secrets
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -107,7 +108,13 @@ class Database:
             raise StoreError(f"{self.path}: not a usable dialer database: {exc}") from None
 
     async def migrate(self, migrations: Sequence[Migration]) -> int:
-        """Apply every migration newer than the schema version; returns the version reached."""
+        """Apply every migration this database lacks; returns the schema version (the highest applied).
+
+        Each one runs in its own transaction that also records it in `schema_migrations`, so a
+        migration numbered below the version (a feature that landed after a later-numbered one) is
+        still applied once. A database from before that table has every version up to its
+        user_version (they were numbered without gaps then).
+        """
         async with self._lock:
             version = await self._user_version()
             known = max((m.version for m in migrations), default=0)
@@ -116,20 +123,39 @@ class Database:
                     f"{self.path}: schema version {version} is newer than this dialer knows ({known}); "
                     "upgrade the dialer"
                 )
+            applied = await self._applied(version)
             for migration in sorted(migrations, key=lambda m: m.version):
-                if migration.version <= version:
+                if migration.version in applied:
                     continue
                 await self._conn.execute("BEGIN IMMEDIATE")
                 try:
+                    await self._conn.execute(_APPLIED_TABLE)
+                    if not applied:
+                        await self._conn.executemany(
+                            "INSERT INTO schema_migrations (version, applied_at) VALUES (?, 0) "
+                            "ON CONFLICT (version) DO NOTHING", [(v,) for v in range(1, version + 1)])
                     for statement in _statements(migration.sql):
                         await self._conn.execute(statement)
-                    await self._conn.execute(f"PRAGMA user_version = {int(migration.version)}")
+                    await self._conn.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+                                             (migration.version, time.time()))
+                    version = max(version, migration.version)
+                    await self._conn.execute(f"PRAGMA user_version = {int(version)}")
                     await self._conn.execute("COMMIT")
                 except BaseException:
                     await self._conn.execute("ROLLBACK")
                     raise
-                version = migration.version
+                applied.add(migration.version)
             return version
+
+    async def _applied(self, version: int) -> set[int]:
+        async with self._conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+        ) as cursor:
+            exists = await cursor.fetchone() is not None
+        if not exists:
+            return set(range(1, version + 1))
+        async with self._conn.execute("SELECT version FROM schema_migrations") as cursor:
+            return {int(row[0]) for row in await cursor.fetchall()}
 
     async def _user_version(self) -> int:
         async with self._conn.execute("PRAGMA user_version") as cursor:
@@ -190,6 +216,11 @@ class Database:
             row = await tx.fetchone("SELECT value FROM meta WHERE key = 'number_hash_key'")
         assert row is not None
         return bytes.fromhex(row[0])
+
+
+_APPLIED_TABLE = (
+    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)"
+)
 
 
 def _statements(sql: str) -> list[str]:

@@ -25,7 +25,7 @@ NOW = utc(2025, 7, 8, 15)
 NOT_ALLOWED = "number contains characters that are not allowed in a dial string (only digits, + - .)"
 
 STABLE_IDS = [
-    "number.valid", "number.emergency", "number.type", "number.country", "dnc.optout", "dnc.internal",
+    "number.valid", "number.emergency", "number.type", "number.country", "dnc.erased", "dnc.optout", "dnc.internal",
     "dnc.campaign", "dnc.registry", "consent", "dnc.registry_age", "caller_id", "abandon_rate",
     "frequency.abandoned", "frequency.gap", "frequency.daily", "frequency.weekly", "window.holiday",
     "window.hours",
@@ -56,7 +56,7 @@ def test_explain_gives_the_json_shape_of_dialer_check(gate, index):
     out = explain(gate.check(request("+12025550123"), NOW, explain=True))
     assert out["number"] == "+12*******23"
     assert out["verdict"] == "block"
-    assert out["rules"][4] == {
+    assert out["rules"][5] == {
         "rule": "dnc.optout",
         "verdict": "block",
         "detail": "opted out (all campaigns)",

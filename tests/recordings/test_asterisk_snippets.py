@@ -75,24 +75,25 @@ def test_user_events_carry_the_names_and_headers_the_tracker_reads():
     tracker = inspect.getsource(CallTracker._on_userevent)
     read = set(re.findall(r'kind == "(\w+)"', tracker))
     assert set(events) == read == {"DialerAnswered", "DialerAMD", "DialerOptOut", "DialerAbandoned",
-                                   "DialerQueueResult"}
+                                   "DialerQueueResult", "DialerCallback"}
     assert all(headers[0] == "CallID" for headers in events.values())  # the tracker's fallback correlation
     for header in set(re.findall(r'message\.get\("(\w+)"', tracker)) - {"UserEvent"}:
         assert any(header in headers for headers in events.values()), header
     assert events["DialerAnswered"] == ["CallID", "Recording"]
     assert events["DialerAMD"][:2] == ["CallID", "Status"]
     assert events["DialerQueueResult"] == ["CallID", "QueueStatus"]
+    assert events["DialerCallback"] == ["CallID", "Digit"]
 
 
 def test_the_dialplan_uses_the_variables_the_dialer_passes():
     text = (ASTERISK / "extensions_dialer.conf").read_text()
     used = set(re.findall(r"\$\{(DIALER_[A-Z_]+)\}", text))
     passed = {integration.REC_FILE_VAR, integration.RECORD_VAR, integration.ANNOUNCE_VAR,
-              "DIALER_CALL_ID", "DIALER_CAMPAIGN", "DIALER_AMD", "DIALER_MODE"}
+              "DIALER_CALL_ID", "DIALER_CAMPAIGN", "DIALER_AMD", "DIALER_MODE", "DIALER_CALLBACK_KEY"}
     assert passed <= used
     optional = used - passed  # set per campaign through `variables`: each documented in the header
     assert optional == {"DIALER_MESSAGE", "DIALER_OPTOUT_KEY", "DIALER_QUEUE", "DIALER_QUEUE_TIMEOUT",
-                        "DIALER_ABANDON_MESSAGE"}
+                        "DIALER_ABANDON_MESSAGE", "DIALER_CALLBACK_MESSAGE"}
     header = text.split("[dialer-outbound]")[0]
     assert all(f";   {name}" in header for name in used)
     steps = dialplan()

@@ -19,6 +19,21 @@ def _blocked(hit: DncHit, what: str) -> RuleResult:
     return RuleResult(hit.list.value, Verdict.BLOCK, f"{what}{until}", retry_at=hit.expires_at)
 
 
+class ErasedRule:
+    """Blocks numbers erased on the person's request: only their keyed hash is left, on a list."""
+
+    id = DncList.ERASED.value
+
+    def __init__(self, index: DncIndex) -> None:
+        self._index = index
+
+    def evaluate(self, request: GateRequest, number: PhoneNumber, now: datetime) -> RuleResult:
+        """Block for good if the number's hash is on the suppression list."""
+        if self._index.erased_hit(number.e164) is None:
+            return RuleResult(self.id, Verdict.ALLOW, "not erased")
+        return RuleResult(self.id, Verdict.BLOCK, "erased on request (on the suppression list): never contacted again")
+
+
 class OptOutRule:
     """Blocks numbers that opted out (during a call or otherwise), for all or one campaign."""
 

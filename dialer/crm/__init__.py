@@ -1,0 +1,1 @@
+"""Customer management: contacts and their history, tags, notes, callbacks, export and erasure."""

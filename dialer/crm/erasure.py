@@ -1,0 +1,238 @@
+"""Erasure on request (`dialer forget NUMBER`): the person's data goes, their history's shape stays.
+
+What goes, for the contact owning the number (every number of theirs) or for the number alone:
+- the contact's name, attributes, tags and notes; the bodies of messages to and from them;
+- each number in clear, wherever the dialer wrote it: phone_numbers, leads, attempts (and the
+  Asterisk channel names and details that may contain it), SMS rows, DNC and consent records,
+  audit rows (their masked form too), unpublished and published outbox payloads;
+- recordings: the files and their rows (once the recordings table exists), except those under a
+  legal hold, which are kept and counted in the audit row (a hold is there to keep evidence).
+
+What stays: every lead, attempt and audit row, with its outcome, times and campaign, keyed by the
+pseudonym `erased:<keyed hash>` instead of the number, so reports count exactly what they counted
+before. The hash also goes on the suppression list, which the gate checks for every number: the
+number is never called or texted again, even if a later import brings it back. One audit row
+(kind `forget`) says when and by whom.
+
+The work is one transaction with SQLite's `secure_delete` on, so overwritten values are zeroed in
+the file rather than left in free space; a checkpoint afterwards moves the pages out of the WAL.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import phonenumbers
+
+from dialer.numbers import number_hash
+from dialer.store import compliance as compliance_store
+
+PSEUDONYM_PREFIX = "erased:"
+
+
+@dataclass(slots=True)
+class ErasureResult:
+    """What `forget` did (counts; no personal data)."""
+
+    contact_id: int | None
+    numbers: int
+    hashes: list[str] = field(default_factory=list)
+    leads: int = 0
+    attempts: int = 0
+    messages: int = 0
+    notes: int = 0
+    dnc_entries: int = 0
+    consents: int = 0
+    audit_rows: int = 0
+    outbox_rows: int = 0
+    recording_files: list[str] = field(default_factory=list)  # to delete once the transaction committed
+    recording_rows: int = 0
+    recordings_held: int = 0  # under a legal hold: kept, and said so
+
+    def summary(self) -> str:
+        """One line for the audit row and the command's output."""
+        who = f"contact #{self.contact_id}" if self.contact_id is not None else "a number with no contact"
+        return (f"erased {who} ({self.numbers} number(s)): {self.leads} lead(s), {self.attempts} attempt(s), "
+                f"{self.messages} message(s), {self.notes} note(s), {self.dnc_entries} DNC and {self.consents} "
+                f"consent record(s), {self.audit_rows} audit row(s), {self.outbox_rows} outbox row(s), "
+                f"{self.recording_rows} recording(s)"
+                + (f" ({self.recordings_held} under legal hold kept)" if self.recordings_held else "")
+                + "; history kept under pseudonyms, numbers on the suppression list")
+
+
+def pseudonym(number_hash_hex: str) -> str:
+    """What replaces an erased number: never E.164, so it can never reach a dial string."""
+    return PSEUDONYM_PREFIX + number_hash_hex
+
+
+def forms(e164: str) -> list[str]:
+    """The ways a number may be written in free text: E.164, without +, national significant number."""
+    found = [e164, e164[1:]]
+    try:
+        national = phonenumbers.national_significant_number(phonenumbers.parse(e164, None))
+        if len(national) >= 7:
+            found.append(national)
+    except phonenumbers.NumberParseException:
+        pass
+    return sorted(set(found), key=len, reverse=True)
+
+
+def forget(conn: sqlite3.Connection, e164: str, actor: str, now: float, key: bytes) -> ErasureResult:
+    """Erase the person owning `e164` (see the module docstring). Runs inside the caller's write
+    transaction, on the database thread."""
+    row = conn.execute("SELECT contact_id FROM phone_numbers WHERE number = ?", (e164,)).fetchone()
+    contact_id = int(row[0]) if row is not None else None
+    numbers = [e164]
+    if contact_id is not None:
+        numbers = [r[0] for r in conn.execute(
+            "SELECT number FROM phone_numbers WHERE contact_id = ? AND number NOT LIKE 'erased:%' ORDER BY number",
+            (contact_id,))] or [e164]
+    result = ErasureResult(contact_id, len(numbers))
+    names: list[str] = []
+    if contact_id is not None:
+        names = _erase_contact(conn, contact_id, now, result)
+    for number in numbers:
+        digest = number_hash(number, key)
+        result.hashes.append(digest)
+        _erase_number(conn, number, digest, names, now, result)
+    compliance_store.add_suppressions(conn, result.hashes, now)
+    conn.execute(
+        "INSERT INTO audit (at, kind, number_hash, number_masked, verdict, rule, detail, actor) "
+        "VALUES (?, 'forget', ?, NULL, NULL, 'dnc.erased', ?, ?)",
+        (now, number_hash(e164, key), result.summary(), actor))
+    return result
+
+
+def _erase_contact(conn: sqlite3.Connection, contact_id: int, now: float, result: ErasureResult) -> list[str]:
+    """Clear the contact's fields; returns the texts (name and its parts) to scrub elsewhere."""
+    row = conn.execute("SELECT name, attributes FROM contacts WHERE id = ?", (contact_id,)).fetchone()
+    texts: list[str] = []
+    if row is not None:
+        name = (row[0] or "").strip()
+        if name:
+            texts.append(name)
+            texts += [part for part in name.split() if len(part) >= 3]
+        attributes = json.loads(row[1] or "{}")
+        texts += [str(v).strip() for v in attributes.values() if len(str(v).strip()) >= 3]
+    result.notes = conn.execute("DELETE FROM contact_notes WHERE contact_id = ?", (contact_id,)).rowcount
+    conn.execute("DELETE FROM contact_tags WHERE contact_id = ?", (contact_id,))
+    conn.execute("UPDATE contacts SET name = NULL, attributes = '{}', erased_at = ?, updated_at = ? WHERE id = ?",
+                 (now, now, contact_id))
+    return sorted(set(texts), key=len, reverse=True)
+
+
+def _erase_number(conn: sqlite3.Connection, number: str, digest: str, names: list[str], now: float,
+                  result: ErasureResult) -> None:
+    alias = pseudonym(digest)
+    spellings = forms(number)
+    scrub = [*spellings, *names]
+    # phone_numbers is the parent of leads.number: add the pseudonym's row, move the leads, drop the old.
+    phone = conn.execute("SELECT contact_id, region, number_type, zones, created_at FROM phone_numbers "
+                         "WHERE number = ?", (number,)).fetchone()
+    if phone is not None:
+        conn.execute("INSERT INTO phone_numbers (number, contact_id, region, number_type, zones, created_at) "
+                     "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (number) DO NOTHING", (alias, *phone))
+    # Queued leads of an erased person are never dialled: blocked (the gate would block them anyway).
+    conn.execute("UPDATE leads SET status = 'blocked', last_disposition = COALESCE(last_disposition, 'blocked'), "
+                 "updated_at = ? WHERE number = ? AND status = 'pending'", (now, number))
+    result.leads += conn.execute("UPDATE leads SET number = ? WHERE number = ?", (alias, number)).rowcount
+    if phone is not None:
+        conn.execute("DELETE FROM phone_numbers WHERE number = ?", (number,))
+    call_ids = [r[0] for r in conn.execute("SELECT call_id FROM attempts WHERE number = ?", (number,))]
+    result.attempts += conn.execute("UPDATE attempts SET number = ? WHERE number = ?", (alias, number)).rowcount
+    for call_id in call_ids:
+        _scrub_row(conn, "attempts", "call_id", call_id, ("channel", "detail"), scrub, alias)
+    result.messages += conn.execute(
+        "UPDATE sms_messages SET number = ?, body = NULL WHERE number = ?", (alias, number)).rowcount
+    result.dnc_entries += conn.execute(
+        "UPDATE dnc_entries SET number = ?, removed_at = COALESCE(removed_at, ?) WHERE number = ?",
+        (alias, now, number)).rowcount
+    result.consents += conn.execute("UPDATE consents SET number = ? WHERE number = ?", (alias, number)).rowcount
+    audit_ids = [r[0] for r in conn.execute("SELECT id FROM audit WHERE number_hash = ?", (digest,))]
+    result.audit_rows += len(audit_ids)
+    conn.execute("UPDATE audit SET number_masked = NULL WHERE number_hash = ?", (digest,))
+    for audit_id in audit_ids:
+        _scrub_row(conn, "audit", "id", audit_id, ("detail",), scrub, alias)
+    for table in ("dnc_entries", "consents"):
+        for (row_id,) in conn.execute(f"SELECT id FROM {table} WHERE number = ?", (alias,)).fetchall():
+            _scrub_row(conn, table, "id", row_id, ("source",), scrub, alias)
+    result.outbox_rows += _scrub_outbox(conn, spellings, alias)
+    _erase_recordings(conn, call_ids, result)
+
+
+def _scrub_text(text: str | None, scrub: list[str], alias: str) -> str | None:
+    if not text:
+        return text
+    for needle in scrub:
+        if needle and needle in text:
+            text = text.replace(needle, alias if needle[-1:].isdigit() else "[erased]")
+    return text
+
+
+def _scrub_row(conn: sqlite3.Connection, table: str, key: str, value: object, columns: tuple[str, ...],
+               scrub: list[str], alias: str) -> None:
+    row = conn.execute(f"SELECT {', '.join(columns)} FROM {table} WHERE {key} = ?", (value,)).fetchone()
+    if row is None:
+        return
+    cleaned = [_scrub_text(v, scrub, alias) for v in row]
+    if list(row) != cleaned:
+        sets = ", ".join(f"{c} = ?" for c in columns)
+        conn.execute(f"UPDATE {table} SET {sets} WHERE {key} = ?", (*cleaned, value))
+
+
+def _scrub_outbox(conn: sqlite3.Connection, scrub: list[str], alias: str) -> int:
+    # Payloads carry masked numbers unless mqtt.include_numbers is set; scrub them either way. Only
+    # spellings of the number: a name part could match someone else's payload.
+    changed = 0
+    for needle in scrub:
+        rows = conn.execute("SELECT id, payload FROM outbox WHERE payload LIKE ?", (f"%{needle}%",)).fetchall()
+        for row_id, payload in rows:
+            conn.execute("UPDATE outbox SET payload = ? WHERE id = ?", (_scrub_text(payload, scrub, alias), row_id))
+            changed += 1
+    return changed
+
+
+def _erase_recordings(conn: sqlite3.Connection, call_ids: list[str], result: ErasureResult) -> None:
+    """Recording rows of these calls go; their files are deleted by the caller after the commit."""
+    if not call_ids or conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'recordings'").fetchone() is None:
+        return
+    columns = {r[1] for r in conn.execute("PRAGMA table_info(recordings)")}
+    paths = [c for c in ("path", "source_path") if c in columns]
+    holds = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'recording_holds'").fetchone()
+    has_status = "recording_status" in {r[1] for r in conn.execute("PRAGMA table_info(attempts)")}
+    for chunk_start in range(0, len(call_ids), 500):
+        chunk = call_ids[chunk_start:chunk_start + 500]
+        marks = ",".join("?" * len(chunk))
+        held: set[str] = set()
+        if holds:
+            held = {r[0] for r in conn.execute(
+                f"SELECT r.call_id FROM recordings r WHERE r.call_id IN ({marks}) AND EXISTS (SELECT 1 FROM "
+                "recording_holds h WHERE h.released_at IS NULL AND ((h.scope = 'call' AND h.target = r.call_id) "
+                "OR (h.scope = 'campaign' AND h.target = r.campaign_id)))", chunk)}
+        result.recordings_held += len(held)
+        erase = [c for c in chunk if c not in held]
+        if not erase:
+            continue
+        marks = ",".join("?" * len(erase))
+        if paths:
+            for row in conn.execute(f"SELECT {', '.join(paths)} FROM recordings WHERE call_id IN ({marks})", erase):
+                result.recording_files += [p for p in row if p]
+        result.recording_rows += conn.execute(f"DELETE FROM recordings WHERE call_id IN ({marks})", erase).rowcount
+        if has_status:
+            conn.execute(f"UPDATE attempts SET recording_status = 'erased' WHERE call_id IN ({marks}) "
+                         "AND recording_status IS NOT NULL", erase)
+
+
+def delete_files(paths: list[str]) -> list[str]:
+    """Delete recording files (after the commit); returns the ones that could not be deleted."""
+    failed = []
+    for path in dict.fromkeys(paths):
+        try:
+            Path(path).unlink(missing_ok=True)
+        except OSError:
+            failed.append(path)
+    return failed

@@ -1,0 +1,350 @@
+"""Report figures, read from the store for one campaign or all, over a time range.
+
+Every figure is a count over the attempts table (and the audit, leads, recordings and SMS tables)
+that a person can redo in SQL: attempts are counted by creation time in [since, until); calls and
+text messages apart (`medium`). Definitions:
+- answer rate: answered calls (a person, a machine, an abandoned or opted-out answer) / ended calls;
+- numbers reached: distinct numbers where a person answered (answered, abandoned, opted out);
+- abandon rate over 24 h and 30 days: exactly what the gate holds a campaign to (calls that ended
+  in the 24 h / 30 days before `until`, or now), abandoned / live-answered;
+- answer rate by local hour: each call counted in the hour it started at the callee's (the number's
+  first time zone, UTC when it has none), the best hours being the highest rates among hours
+  with enough calls;
+- gate blocks: the gate's block decisions (and campaign holds) by rule, made in the range.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dialer.outcome import LIVE_ANSWER, Disposition
+from dialer.store import Database, Tx
+from dialer.store import compliance as compliance_store
+
+ANSWERED = tuple(sorted(d.value for d in (*LIVE_ANSWER, Disposition.MACHINE)))
+LIVE = tuple(sorted(d.value for d in LIVE_ANSWER))
+BEST_HOURS_MIN_CALLS = 5  # an hour with fewer calls is not called "best" on luck alone
+QUARTER_S = 900  # every time zone's offset is a whole number of quarter hours
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Which attempts a figure counts: a campaign (or all) and [since, until)."""
+
+    campaign: str | None
+    since: float | None
+    until: float | None
+
+    def attempts(self, alias: str = "") -> str:
+        """How to read the attempts table: the whole of it in file order when nothing narrows it (an
+        index walk would fetch every row at random), else by the (campaign, created_at) index."""
+        table = f"attempts {alias}".strip()
+        if self.campaign is None and self.since is None and self.until is None:
+            return f"{table} NOT INDEXED"
+        return table
+
+    def where(self, prefix: str = "", time_column: str = "created_at") -> tuple[str, list[Any]]:
+        """A WHERE clause (without the keyword) and its parameters."""
+        parts = ["1 = 1"]
+        params: list[Any] = []
+        if self.campaign is not None:
+            parts.append(f"{prefix}campaign_id = ?")
+            params.append(self.campaign)
+        if self.since is not None:
+            parts.append(f"{prefix}{time_column} >= ?")
+            params.append(self.since)
+        if self.until is not None:
+            parts.append(f"{prefix}{time_column} < ?")
+            params.append(self.until)
+        return " AND ".join(parts), params
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def _iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+async def campaign_report(db: Database, campaign: str | None = None, *, since: float | None = None,
+                          until: float | None = None, now: float | None = None) -> dict[str, Any]:
+    """The report for one campaign (or all): its figures, and the same figures per campaign.
+
+    Each figure is one pass over the range, grouped by campaign; the whole is the sum of the
+    campaigns (a lead, an attempt, an audit row belongs to one campaign), except the distinct
+    numbers, which get a pass of their own.
+    """
+    now = now if now is not None else datetime.now(UTC).timestamp()
+    scope = Scope(campaign, since, until)
+    async with db.read() as tx:
+        campaigns = {r[0]: r[1] for r in await tx.fetchall(
+            "SELECT id, state FROM campaigns WHERE id = ? ORDER BY id" if campaign is not None
+            else "SELECT id, state FROM campaigns ORDER BY id", (campaign,) if campaign is not None else ())}
+        parts = {name: _Part() for name in campaigns}
+
+        def part(name: str) -> _Part:
+            # Attempts of a campaign no longer in the campaigns table still count (in the whole).
+            return parts.setdefault(name, _Part())
+
+        await _calls(tx, scope, part)
+        await _dispositions(tx, scope, part)
+        await _per_lead(tx, scope, part)
+        await _hours(tx, scope, part)
+        await _blocks(tx, scope, part)
+        await _texts(tx, scope, part)
+        await _recording_rows(tx, scope, part)
+        await _lead_rows(tx, campaign, part)
+        at = until if until is not None else now
+        for name in parts:
+            stats = await compliance_store.abandon_stats(tx, name, at)
+            parts[name].abandon = [stats.abandoned_24h, stats.live_24h, stats.abandoned_30d, stats.live_30d]
+        whole = _Part.total(parts.values())
+        whole.numbers, whole.reached = await _distinct(tx, scope)
+        recordings = await tx.fetchone("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'recordings'")
+    available = recordings is not None
+    report = {"campaign": campaign, "since": _iso(since), "until": _iso(until), "generated_at": _iso(now),
+              "campaigns": campaigns, **whole.figures(available)}
+    report["by_campaign"] = {name: parts[name].figures(available) for name in campaigns}
+    return report
+
+
+@dataclass(slots=True)
+class _Part:
+    """Raw counts of one campaign (or, summed, of the whole report)."""
+
+    calls: int = 0
+    open: int = 0
+    ended: int = 0
+    answered: int = 0
+    live: int = 0
+    abandoned: int = 0
+    numbers: int = 0
+    reached: int = 0
+    talk: float = 0.0
+    talked: int = 0
+    dispositions: Counter[str] = field(default_factory=Counter)
+    per_lead: Counter[int] = field(default_factory=Counter)
+    hour_calls: Counter[int] = field(default_factory=Counter)
+    hour_answered: Counter[int] = field(default_factory=Counter)
+    hour_ended: Counter[int] = field(default_factory=Counter)
+    blocks: Counter[str] = field(default_factory=Counter)
+    texts: Counter[str] = field(default_factory=Counter)
+    text_failures: Counter[str] = field(default_factory=Counter)
+    replies: int = 0
+    opt_outs: int = 0
+    recordings: Counter[str] = field(default_factory=Counter)
+    leads: Counter[str] = field(default_factory=Counter)
+    abandon: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
+
+    @classmethod
+    def total(cls, parts: Iterable[_Part]) -> _Part:
+        """The sum of several campaigns' counts (distinct numbers excepted: they do not add up)."""
+        whole = cls()
+        for p in parts:
+            for name in ("calls", "open", "ended", "answered", "live", "abandoned", "talk", "talked", "replies",
+                         "opt_outs"):
+                setattr(whole, name, getattr(whole, name) + getattr(p, name))
+            for name in ("dispositions", "per_lead", "hour_calls", "hour_answered", "hour_ended", "blocks", "texts",
+                         "text_failures", "recordings", "leads"):
+                getattr(whole, name).update(getattr(p, name))
+            whole.abandon = [a + b for a, b in zip(whole.abandon, p.abandon, strict=True)]
+        return whole
+
+    def figures(self, recordings: bool) -> dict[str, Any]:
+        """The report's figures from these counts."""
+        hours = [{"hour": h, "calls": self.hour_calls[h], "answered": self.hour_answered[h],
+                  "answer_rate": _rate(self.hour_answered[h], self.hour_ended[h])} for h in range(24)]
+        leads = sum(self.per_lead.values())
+        attempts = sum(n * count for n, count in self.per_lead.items())
+        sent = sum(self.texts.values())
+        missing = self.recordings.get("missing", 0) + self.recordings.get("broken", 0)
+        return {
+            "calls": self.calls,
+            "ended": self.ended,
+            "open_attempts": self.open,
+            "unique_numbers": self.numbers,
+            "numbers_reached": self.reached,
+            "by_disposition": dict(sorted(self.dispositions.items(), key=lambda kv: (-kv[1], kv[0]))),
+            "answer_rate": _rate(self.answered, self.ended),
+            "abandon_rate": _rate(self.abandoned, self.live),
+            "avg_talk_s": round(self.talk / self.talked, 2) if self.talked else None,
+            "talk_s_total": round(self.talk, 2),
+            "abandon_rate_24h": _rate(self.abandon[0], self.abandon[1]),
+            "abandon_rate_30d": _rate(self.abandon[2], self.abandon[3]),
+            "abandon_counts": {"abandoned_24h": self.abandon[0], "live_24h": self.abandon[1],
+                               "abandoned_30d": self.abandon[2], "live_30d": self.abandon[3]},
+            "leads_by_status": dict(sorted(self.leads.items())),
+            "gate_blocks": dict(sorted(self.blocks.items(), key=lambda kv: (-kv[1], kv[0]))),
+            "attempts_per_lead": {"leads": leads, "mean": round(attempts / leads, 2) if leads else None,
+                                  "histogram": {str(n): self.per_lead[n] for n in sorted(self.per_lead)}},
+            "answer_by_local_hour": hours,
+            "best_hours": best_hours(hours),
+            "recordings": {"available": recordings, "by_status": dict(sorted(self.recordings.items())),
+                           "missing": missing if recordings else None},
+            "recordings_missing": missing if recordings else None,
+            "sms": {
+                "sent": sent,
+                "accepted": self.texts.get(Disposition.ACCEPTED.value, 0),
+                "failed": self.texts.get(Disposition.FAILED.value, 0),
+                "by_outcome": dict(sorted(self.texts.items(), key=lambda kv: (-kv[1], kv[0]))),
+                "failures": dict(sorted(self.text_failures.items(), key=lambda kv: (-kv[1], kv[0]))),
+                "acceptance_rate": _rate(self.texts.get(Disposition.ACCEPTED.value, 0), sent),
+                "replies": self.replies,
+                "opt_outs": self.opt_outs,
+            },
+        }
+
+
+Parts = Callable[[str], _Part]
+
+
+async def _calls(tx: Tx, scope: Scope, part: Parts) -> None:
+    where, params = scope.where()
+    answered = ",".join("?" * len(ANSWERED))
+    live = ",".join("?" * len(LIVE))
+    rows = await tx.fetchall(
+        "SELECT campaign_id, COUNT(*) AS calls, "
+        "SUM(CASE WHEN state <> 'ended' THEN 1 ELSE 0 END) AS open, "
+        "SUM(CASE WHEN state = 'ended' THEN 1 ELSE 0 END) AS ended, "
+        f"SUM(CASE WHEN disposition IN ({answered}) THEN 1 ELSE 0 END) AS answered, "
+        f"SUM(CASE WHEN disposition IN ({live}) THEN 1 ELSE 0 END) AS live, "
+        "SUM(CASE WHEN disposition = ? THEN 1 ELSE 0 END) AS abandoned, "
+        "COUNT(DISTINCT number) AS numbers, "
+        f"COUNT(DISTINCT CASE WHEN disposition IN ({live}) THEN number END) AS reached, "
+        "SUM(talk_s) AS talk, SUM(CASE WHEN talk_s IS NOT NULL THEN 1 ELSE 0 END) AS talked "
+        f"FROM {scope.attempts()} WHERE medium = 'call' AND {where} GROUP BY campaign_id",
+        (*ANSWERED, *LIVE, Disposition.ABANDONED.value, *LIVE, *params))
+    for r in rows:
+        p = part(r["campaign_id"])
+        p.calls, p.open, p.ended = int(r["calls"]), int(r["open"] or 0), int(r["ended"] or 0)
+        p.answered, p.live, p.abandoned = int(r["answered"] or 0), int(r["live"] or 0), int(r["abandoned"] or 0)
+        p.numbers, p.reached = int(r["numbers"] or 0), int(r["reached"] or 0)
+        p.talk, p.talked = float(r["talk"] or 0.0), int(r["talked"] or 0)
+
+
+async def _distinct(tx: Tx, scope: Scope) -> tuple[int, int]:
+    where, params = scope.where()
+    live = ",".join("?" * len(LIVE))
+    row = await tx.fetchone(
+        f"SELECT COUNT(DISTINCT number), COUNT(DISTINCT CASE WHEN disposition IN ({live}) THEN number END) "
+        f"FROM {scope.attempts()} WHERE medium = 'call' AND {where}", (*LIVE, *params))
+    return (int(row[0] or 0), int(row[1] or 0)) if row else (0, 0)
+
+
+async def _dispositions(tx: Tx, scope: Scope, part: Parts) -> None:
+    where, params = scope.where()
+    for r in await tx.fetchall(
+            f"SELECT campaign_id, disposition, COUNT(*) FROM {scope.attempts()} WHERE medium = 'call' "
+            f"AND state = 'ended' AND {where} GROUP BY campaign_id, disposition", params):
+        part(r[0]).dispositions[r[1]] += int(r[2])
+
+
+async def _per_lead(tx: Tx, scope: Scope, part: Parts) -> None:
+    where, params = scope.where()
+    for r in await tx.fetchall(
+            "SELECT campaign_id, n, COUNT(*) FROM (SELECT campaign_id, lead_id, COUNT(*) AS n "
+            f"FROM {scope.attempts()} WHERE medium = 'call' AND {where} GROUP BY campaign_id, lead_id) per_lead "
+            "GROUP BY campaign_id, n",
+            params):
+        part(r[0]).per_lead[int(r[1])] += int(r[2])
+
+
+@lru_cache(maxsize=4096)
+def _local_hour(zone: str, quarter: int) -> int:
+    try:
+        tz = ZoneInfo(zone) if zone else UTC
+    except (ZoneInfoNotFoundError, ValueError):
+        tz = UTC
+    return datetime.fromtimestamp(quarter * QUARTER_S, tz).hour
+
+
+async def _hours(tx: Tx, scope: Scope, part: Parts) -> None:
+    where, params = scope.where("a.")
+    answered = ",".join("?" * len(ANSWERED))
+    # Grouped by the number's zones and the UTC quarter hour in SQL: a quarter hour falls in one local
+    # hour in every zone, so the sums per local hour are exact and Python sees few rows.
+    rows = await tx.fetchall(
+        f"SELECT a.campaign_id, p.zones, CAST(a.created_at / {QUARTER_S} AS INTEGER) AS quarter, COUNT(*), "
+        f"SUM(CASE WHEN a.disposition IN ({answered}) THEN 1 ELSE 0 END), "
+        "SUM(CASE WHEN a.state = 'ended' THEN 1 ELSE 0 END) "
+        f"FROM {scope.attempts('a')} LEFT JOIN phone_numbers p ON p.number = a.number "
+        f"WHERE a.medium = 'call' AND {where} GROUP BY a.campaign_id, p.zones, quarter",
+        (*ANSWERED, *params))
+    for campaign, zones, quarter, calls, hits, ended in rows:
+        first = (zones or "").split()
+        hour = _local_hour(first[0] if first else "", int(quarter))
+        p = part(campaign)
+        p.hour_calls[hour] += int(calls)
+        p.hour_answered[hour] += int(hits or 0)
+        p.hour_ended[hour] += int(ended or 0)
+
+
+async def _blocks(tx: Tx, scope: Scope, part: Parts) -> None:
+    where, params = scope.where(time_column="at")
+    for r in await tx.fetchall(
+            "SELECT campaign_id, rule, COUNT(*) FROM audit WHERE kind IN ('gate', 'campaign_hold') "
+            f"AND verdict = 'block' AND {where} GROUP BY campaign_id, rule", params):
+        part(r[0] or "").blocks[r[1]] += int(r[2])
+
+
+async def _texts(tx: Tx, scope: Scope, part: Parts) -> None:
+    where, params = scope.where()
+    for r in await tx.fetchall(
+            f"SELECT campaign_id, disposition, COUNT(*) FROM attempts WHERE medium = 'sms' AND {where} "
+            "GROUP BY campaign_id, disposition", params):
+        part(r[0]).texts[r[1] or "pending"] += int(r[2])
+    for r in await tx.fetchall(
+            "SELECT campaign_id, detail, COUNT(*) FROM attempts WHERE medium = 'sms' AND disposition = 'failed' "
+            f"AND {where} GROUP BY campaign_id, detail", params):
+        part(r[0]).text_failures[r[1] or ""] += int(r[2])
+    for r in await tx.fetchall(
+            "SELECT campaign_id, COUNT(*), SUM(CASE WHEN keyword IS NOT NULL THEN 1 ELSE 0 END) FROM sms_messages "
+            f"WHERE direction = 'in' AND {where} GROUP BY campaign_id", params):
+        p = part(r[0] or "")
+        p.replies += int(r[1])
+        p.opt_outs += int(r[2] or 0)
+
+
+async def _recording_rows(tx: Tx, scope: Scope, part: Parts) -> None:
+    if await tx.fetchone("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'recordings'") is None:
+        return
+    where, params = scope.where()
+    for r in await tx.fetchall(
+            f"SELECT campaign_id, status, COUNT(*) FROM recordings WHERE {where} GROUP BY campaign_id, status", params):
+        part(r[0]).recordings[r[1]] += int(r[2])
+
+
+async def _lead_rows(tx: Tx, campaign: str | None, part: Parts) -> None:
+    where = "WHERE campaign_id = ?" if campaign is not None else ""
+    for r in await tx.fetchall(f"SELECT campaign_id, status, COUNT(*) FROM leads {where} GROUP BY campaign_id, "
+                               "status", (campaign,) if campaign is not None else ()):
+        part(r[0]).leads[r[1]] += int(r[2])
+
+
+def best_hours(by_hour: list[dict[str, Any]], count: int = 3) -> list[int]:
+    """The local hours with the highest answer rate among those with enough calls (or any calls)."""
+    with_calls = [h for h in by_hour if h["answer_rate"] is not None]
+    enough = [h for h in with_calls if h["calls"] >= BEST_HOURS_MIN_CALLS] or with_calls
+    ranked = sorted(enough, key=lambda h: (-h["answer_rate"], -h["calls"], h["hour"]))
+    return [h["hour"] for h in ranked[:count]]
+
+
+def round_up(value: float) -> float:
+    """A chart axis maximum: the value rounded up to 1, 2 or 5 times a power of ten."""
+    if value <= 0:
+        return 1.0
+    power = 10 ** math.floor(math.log10(value))
+    for step in (1, 2, 5, 10):
+        if value <= step * power:
+            return float(step * power)
+    return float(10 * power)

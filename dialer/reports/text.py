@@ -1,0 +1,86 @@
+"""The report for a terminal: one summary table per campaign row, then the details that explain it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich import box
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+BLOCKS = " ▁▂▃▄▅▆▇█"
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _num(value: float | None, suffix: str = "") -> str:
+    if value is None:
+        return "-"
+    return (f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}") + suffix
+
+
+def render_table(data: dict[str, Any]) -> RenderableType:
+    """The report as rich renderables: campaigns at a glance, then outcomes, blocks, hours, leads."""
+    title = f"report: {data['campaign']}" if data["campaign"] else "report: all campaigns"
+    since, until = data.get("since"), data.get("until")
+    if since or until:
+        title += f" ({since or 'start'} to {until or 'now'})"
+    rows = list(data["by_campaign"].items())
+    if len(rows) != 1:
+        rows.append(("all", data))
+    texts = any(c["sms"]["sent"] for _, c in rows)
+    recordings = data["recordings_missing"] is not None
+    # Fits 80 columns: short headers, no vertical rules, optional columns only when they have data.
+    summary = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    summary.add_column("campaign", min_width=8, no_wrap=True)
+    headers = ["calls", "reached", "answer", "talk", "ab.24h", "ab.30d", "blocks"]
+    headers += ["texts ok"] * texts + ["no rec."] * recordings
+    for column in headers:
+        summary.add_column(column, justify="right", no_wrap=True)
+    for name, c in rows:
+        cells = [_num(c["calls"]), _num(c["numbers_reached"]), _pct(c["answer_rate"]), _num(c["avg_talk_s"], "s"),
+                 _pct(c["abandon_rate_24h"]), _pct(c["abandon_rate_30d"]), _num(sum(c["gate_blocks"].values()))]
+        if texts:
+            cells.append(f"{c['sms']['accepted']}/{c['sms']['sent']}")
+        if recordings:
+            cells.append(_num(c["recordings_missing"]))
+        summary.add_row(name, *cells)
+    details = Table(show_header=True, title="details", title_justify="left")
+    details.add_column("metric")
+    details.add_column("value", justify="right")
+    for key in ("calls", "ended", "open_attempts", "unique_numbers", "numbers_reached"):
+        details.add_row(key, _num(data[key]))
+    for key in ("answer_rate", "abandon_rate", "abandon_rate_24h", "abandon_rate_30d"):
+        details.add_row(key, _pct(data[key]))
+    details.add_row("avg_talk_s", _num(data["avg_talk_s"]))
+    details.add_row("attempts per lead (mean)", _num(data["attempts_per_lead"]["mean"]))
+    details.add_section()
+    for key, value in data["by_disposition"].items():
+        details.add_row(f"disposition: {key}", str(value))
+    details.add_section()
+    for key, value in data["gate_blocks"].items():
+        details.add_row(f"blocked by: {key}", str(value))
+    details.add_section()
+    for key, value in data["leads_by_status"].items():
+        details.add_row(f"leads: {key}", str(value))
+    if data["sms"]["sent"]:
+        details.add_section()
+        for key, value in data["sms"]["by_outcome"].items():
+            details.add_row(f"texts: {key}", str(value))
+    return Group(summary, details, _hours(data))
+
+
+def _hours(data: dict[str, Any]) -> RenderableType:
+    """Answer rate per local hour as one line of block characters (0-23), best hours named."""
+    hours = data["answer_by_local_hour"]
+    line = Text("answer rate by local hour  ")
+    for h in hours:
+        rate = h["answer_rate"]
+        char = "·" if rate is None else BLOCKS[min(len(BLOCKS) - 1, round(rate * (len(BLOCKS) - 1)))]
+        line.append(char, style="bold" if h["hour"] in data["best_hours"] else "")
+    line.append("  (00 to 23)")
+    best = ", ".join(f"{h:02d}:00" for h in data["best_hours"]) or "-"
+    return Group(line, Text(f"best hours to call: {best}"))
