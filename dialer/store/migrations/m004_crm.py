@@ -12,7 +12,7 @@
 
 from dialer.store.migrations.base import Migration
 
-MIGRATION = Migration(6, "crm: tags, notes, callbacks, suppression list, SMS messages, attempts.medium", """
+MIGRATION = Migration(4, "crm: tags, notes, callbacks, suppression list, SMS messages, attempts.medium", """
 ALTER TABLE attempts ADD COLUMN medium TEXT NOT NULL DEFAULT 'call' CHECK (medium IN ('call', 'sms'));
 -- Reports read a campaign's attempts by creation time, and its text messages apart.
 CREATE INDEX attempts_campaign_created ON attempts (campaign_id, created_at);
