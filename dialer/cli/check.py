@@ -204,16 +204,17 @@ async def _scrub(config: Config, campaign: str, now: float, all_leads: bool) -> 
         gc.freeze()
         region = config.campaigns[campaign].default_region
         started = time.perf_counter()
-        last_id = 0
+        last = ""
         while True:
             async with db.read() as tx:
+                # Paged along the leads' (campaign_id, number) unique index: no index of its own to keep.
                 rows = await tx.fetchall(
                     "SELECT l.id, l.number, p.region, p.number_type, p.zones FROM leads l "
-                    f"JOIN phone_numbers p ON p.number = l.number WHERE l.campaign_id = ? AND l.id > ? {statuses}"
-                    "ORDER BY l.id LIMIT ?", (campaign, last_id, SCRUB_BATCH))
+                    "JOIN phone_numbers p ON p.number = l.number WHERE l.campaign_id = ? AND l.number > ? "
+                    f"{statuses}ORDER BY l.number LIMIT ?", (campaign, last, SCRUB_BATCH))
                 if not rows:
                     break
-                last_id = rows[-1]["id"]
+                last = rows[-1]["number"]
                 facts = await store.gate_facts(tx, [r["number"] for r in rows], campaign, now)
             batch = []
             for row in rows:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 NUMBER_COLUMNS = (
     "number", "phone", "phone_number", "phonenumber", "telephone", "tel", "msisdn", "mobile", "e164",
@@ -34,16 +35,16 @@ class BadRow:
         return f"line {self.line}: {self.field}: {self.reason}"
 
 
-@dataclass(slots=True)
-class LeadRow:
-    """One usable row: the raw number and what else the file says about the person."""
+class LeadRow(NamedTuple):
+    """One usable row: the raw number and what else the file says about the person (a tuple: a big
+    import makes a million of them and sends them to worker processes)."""
 
     line: int
     raw_number: str
     region: str | None
     name: str | None
     priority: int
-    attributes: dict[str, str] = field(default_factory=dict)
+    attributes: dict[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,37 +96,95 @@ def _key(name: str) -> str:
     return name.strip().lower().replace(" ", "_").replace("-", "_")
 
 
-def read_leads(
-    path: Path,
-    *,
-    number_column: str | None = None,
-    on_progress: Callable[[int], None] | None = None,
-) -> Iterator[LeadRow | BadRow]:
-    """Yield each data row of `path` as a LeadRow, or a BadRow saying what is wrong with it."""
+@dataclass(frozen=True, slots=True)
+class RecordChunk:
+    """Whole CSV records as raw bytes, and the file line the first one starts on."""
+
+    first_line: int
+    data: bytes
+
+
+def open_leads(path: Path, *, number_column: str | None = None) -> tuple[ColumnMap, int]:
+    """Read the header: the column map and the byte offset where the data records start."""
     try:
         raw = path.open("rb")
     except OSError as exc:
         raise CsvFormatError(f"cannot read {path}: {exc.strerror}") from None
     with raw:
-        text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
-        reader = csv.reader(text)
+        first = raw.readline()
+        if not first:
+            raise CsvFormatError("the file is empty")
+        cr = first.find(b"\r")
+        if 0 <= cr < len(first) - 2 or first.endswith(b"\r"):  # lines end in a lone CR (old Mac)
+            first = first[:cr + 1]
         try:
-            header = next(reader, None)
-            if header is None:
-                raise CsvFormatError("the file is empty")
-            columns = map_columns(header, number_column)
-            line = reader.line_num + 1
-            for count, record in enumerate(reader, start=1):
-                yield _row(record, columns, line)
-                line = reader.line_num + 1
-                if on_progress is not None and count % 4096 == 0:
-                    on_progress(raw.tell())
+            text = first.decode("utf-8-sig")
         except UnicodeDecodeError:
-            raise CsvFormatError(f"line {reader.line_num + 1}: the file is not UTF-8 text") from None
-        except csv.Error as exc:
-            raise CsvFormatError(f"line {reader.line_num}: {exc}") from None
+            raise CsvFormatError("line 1: the file is not UTF-8 text") from None
+        header = next(csv.reader([text]), [])
+        return map_columns(header, number_column), len(first)
+
+
+def split_records(path: Path, start: int, records: int,
+                  on_progress: Callable[[int], None] | None = None) -> Iterator[RecordChunk]:
+    """The file from `start` in chunks of about `records` whole records, without decoding it.
+
+    A chunk may only end at a newline that is surely outside quotes. While every line has an even
+    number of quote characters (a quote inside a quoted field is doubled), every newline is; the
+    first line with an odd count (a field spanning lines, or a stray quote) ends the splitting and
+    the rest of the file becomes one chunk, read exactly as a single pass would.
+    """
+    with path.open("rb") as raw:
+        raw.seek(start)
+        line = 2
+        lines: list[bytes] = []
+        first = line
+        for text in raw:
+            lines.append(text)
+            # Count lines as the csv reader does (a lone CR ends a line too), so line numbers agree.
+            line += 1 + text.count(b"\r") - text.count(b"\r\n")
+            if text.count(b'"') % 2:
+                lines.append(raw.read())
+                break
+            if len(lines) >= records:
+                yield RecordChunk(first, b"".join(lines))
+                if on_progress is not None:
+                    on_progress(raw.tell())
+                lines, first = [], line
+        if lines:
+            yield RecordChunk(first, b"".join(lines))
         if on_progress is not None:
             on_progress(raw.tell())
+
+
+def parse_chunk(chunk: RecordChunk, columns: ColumnMap) -> list[LeadRow | BadRow]:
+    """Each record of a chunk as a LeadRow, or a BadRow saying what is wrong with it.
+
+    A file-level problem (not UTF-8, a broken quoted field) raises CsvFormatError naming its line.
+    """
+    try:
+        text = chunk.data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = chunk.first_line + chunk.data[:exc.start].count(b"\n")
+        raise CsvFormatError(f"line {line}: the file is not UTF-8 text") from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    out: list[LeadRow | BadRow] = []
+    line = chunk.first_line
+    try:
+        for record in reader:
+            out.append(_row(record, columns, line))
+            line = chunk.first_line + reader.line_num
+    except csv.Error as exc:
+        raise CsvFormatError(f"line {chunk.first_line + reader.line_num - 1}: {exc}") from None
+    return out
+
+
+def read_leads(path: Path, *, number_column: str | None = None) -> list[LeadRow | BadRow]:
+    """Every data row of `path` (the whole file in one piece)."""
+    columns, start = open_leads(path, number_column=number_column)
+    with path.open("rb") as raw:
+        raw.seek(start)
+        return parse_chunk(RecordChunk(2, raw.read()), columns)
 
 
 def _row(record: list[str], columns: ColumnMap, line: int) -> LeadRow | BadRow:

@@ -47,8 +47,6 @@ CREATE TABLE consents (
     created_at REAL NOT NULL
 );
 CREATE INDEX consents_number ON consents (number);
--- `dialer scrub` pages through a campaign's whole lead list in id order.
-CREATE INDEX leads_campaign_id ON leads (campaign_id, id);
 CREATE TABLE registries (
     name TEXT PRIMARY KEY,
     path TEXT NOT NULL,
