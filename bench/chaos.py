@@ -36,7 +36,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.harness import DIALER, SIM_SECRET, dialer, query, write_leads
+from bench.harness import DIALER, SIM_SECRET, dialer, query, write_config, write_leads
 
 PROFILE = """
 [random]
@@ -46,67 +46,10 @@ talk_s = {{ dist = "uniform", low = 0.5, high = {talk_high} }}
 recording_omit_fraction = 1.0
 """
 
-CONFIG = """
-[node]
-name = "chaos"
-[database]
-path = "dialer.db"
-[logging]
-format = "json"
-[ami]
-port = {port}
-secret_env = "DIALER_AMI_SECRET"
-ping_interval_s = 2.0
-ping_timeout_s = 2.0
-[dialing]
-poll_interval_s = 0.05
-event_timeout_s = 10
-drain_timeout_s = 5
-[dialing.pacing]
-max_concurrent_calls = {concurrent}
-max_originations_per_s = {rate}
-# Open at any hour (the run is about crashes, not calling windows); every other rule applies.
-[compliance]
-min_attempt_gap_s = 0
-max_attempts_per_24h = 100
-max_attempts_per_7d = 100
-override_country_hours = true
-skip_holidays = false
-[compliance.calling_hours]
-mon = ["00:00-24:00"]
-tue = ["00:00-24:00"]
-wed = ["00:00-24:00"]
-thu = ["00:00-24:00"]
-fri = ["00:00-24:00"]
-sat = ["00:00-24:00"]
-sun = ["00:00-24:00"]
-[retry.rules.busy]
-delay_s = 1
-max_attempts = 2
-[retry.rules.no_answer]
-delay_s = 1
-max_attempts = 2
-[retry.rules.congestion]
-delay_s = 1
-max_attempts = 2
-[retry.rules.failed]
-delay_s = 1
-max_attempts = 2
-[retry.rules.unknown]
-delay_s = 1
-max_attempts = 3
-[trunks.sim]
-channel = "Local/{{number}}@callees"
-number_format = "e164_no_plus"
-[campaigns.chaos]
-trunk = "sim"
-caller_id = '"Chaos" <+14155550100>'
-context = "dialer"
-ring_timeout_s = 3
-[campaigns.chaos.pacing]
-max_concurrent_calls = {concurrent}
-max_originations_per_s = {rate}
-"""
+RETRIES = "".join(
+    f"[retry.rules.{disposition}]\ndelay_s = 1\nmax_attempts = {attempts}\n"
+    for disposition, attempts in (("busy", 2), ("no_answer", 2), ("congestion", 2), ("failed", 2), ("unknown", 3))
+)
 
 
 @dataclass
@@ -241,7 +184,8 @@ def run(args: argparse.Namespace, workdir: Path) -> tuple[int, int, Verdict, lis
     (workdir / "profile.toml").write_text(PROFILE.format(talk_high=args.talk_high))
     sim = Sim(workdir, args.seed)
     sim.start()
-    (workdir / "dialer.toml").write_text(CONFIG.format(port=sim.port, concurrent=args.concurrent, rate=args.rate))
+    write_config(workdir, sim.port, concurrent=args.concurrent, rate=args.rate, ring_timeout_s=3,
+                 channel="Local/{number}@callees", name="chaos", ping_s=2.0, event_timeout_s=10, extra=RETRIES)
     leads = workdir / "leads.csv"
     write_leads(leads, args.calls)
     dialer("import", "chaos", str(leads), "--config", str(workdir / "dialer.toml"))

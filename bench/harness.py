@@ -62,12 +62,17 @@ def simulator(workdir: Path, profile: str, *, log: bool = True) -> Iterator[tupl
 
 
 def write_config(workdir: Path, port: int, *, concurrent: int, rate: float, ring_timeout_s: float = 30.0,
-                 channel: str = "PJSIP/{number}@carrier", extra: str = "") -> Path:
-    """A daemon config pointing at the simulator, with one campaign `bench`."""
+                 channel: str = "PJSIP/{number}@carrier", name: str = "bench", ping_s: float = 10.0,
+                 event_timeout_s: float = 120, extra: str = "") -> Path:
+    """A daemon config pointing at the simulator, node and campaign both called `name`.
+
+    The calling window is open at any hour (the simulator's callees) and the frequency caps are off;
+    every other compliance rule applies. `extra` is appended as more TOML (e.g. retry rules).
+    """
     path = workdir / "dialer.toml"
     path.write_text(f"""
 [node]
-name = "bench"
+name = "{name}"
 [database]
 path = "dialer.db"
 [logging]
@@ -75,12 +80,12 @@ format = "json"
 [ami]
 port = {port}
 secret_env = "DIALER_AMI_SECRET"
-ping_interval_s = 10.0
-ping_timeout_s = 10.0
+ping_interval_s = {ping_s}
+ping_timeout_s = {ping_s}
 [dialing]
 poll_interval_s = 0.05
 claim_batch = 500
-event_timeout_s = 120
+event_timeout_s = {event_timeout_s}
 drain_timeout_s = 5
 [dialing.pacing]
 max_concurrent_calls = {concurrent}
@@ -92,12 +97,12 @@ max_attempts_per_7d = 100
 {OPEN_ALL_DAY}[trunks.sim]
 channel = "{channel}"
 number_format = "e164_no_plus"
-[campaigns.bench]
+[campaigns.{name}]
 trunk = "sim"
-caller_id = '"Bench" <+14155550100>'
+caller_id = '"{name.title()}" <+14155550100>'
 context = "dialer"
 ring_timeout_s = {ring_timeout_s}
-[campaigns.bench.pacing]
+[campaigns.{name}.pacing]
 max_concurrent_calls = {concurrent}
 max_originations_per_s = {rate}
 {extra}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 from collections import deque
 from types import TracebackType
 
@@ -154,7 +155,16 @@ class SimServer:
         self.pbx.reset()
         self._started_at = self._loop.time()
         self.booting = True
-        await self._listen()
+        # While the port was free, the kernel may have handed it to some client as an ephemeral port
+        # (a busy test machine): try again for a while, as a restarting Asterisk effectively does.
+        for attempt in range(100):
+            try:
+                await self._listen()
+                break
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE or attempt == 99:
+                    raise
+                await asyncio.sleep(0.1)
         self._boot_handle = self._loop.call_later(BOOT_WINDOW_S, self._boot_complete)
 
     async def shutdown(self) -> None:
