@@ -28,6 +28,7 @@ from dialer.mqtt.outbox import OutboxWriter, Topics, backlog, insert_rows, prune
 from dialer.mqtt.payloads import StatusPayload, new_event_id
 from dialer.mqtt.publisher import OutboxPublisher
 from dialer.mqtt.stats import StatsPublisher
+from dialer.tasks import background, cancel_and_wait, retrieve
 
 if TYPE_CHECKING:
     from dialer.daemon import DaemonContext
@@ -88,9 +89,9 @@ class MqttComponent:
         self.engine.event_hooks.append(self._on_events)
         self.engine.alert_hooks.append(self._on_alert)
         self._tasks = [
-            asyncio.create_task(self.connection.run(self._session, self._stopping), name="mqtt-connection"),
-            asyncio.create_task(self._write_alerts(), name="mqtt-alerts"),
-            asyncio.create_task(self._maintain(), name="mqtt-outbox-maintenance"),
+            background(self.connection.run(self._session, self._stopping), "mqtt-connection"),
+            background(self._write_alerts(), "mqtt-alerts"),
+            background(self._maintain(), "mqtt-outbox-maintenance"),
         ]
         log.info("mqtt_starting", broker=self.connection.address, prefix=self.topics.prefix,
                  tls=self.config.tls.enabled, commands=self.config.commands)
@@ -178,11 +179,9 @@ class MqttComponent:
             self.engine.alert("storage_error", f"MQTT outbox: {exc}")
             raise
         finally:
-            for task in (publish, stats):
-                if not task.done():
-                    task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            # Whatever ended the session, neither task may leave an exception for asyncio to print.
+            # The failure that ended the session is raised, and logged by the connection loop.
+            await cancel_and_wait((publish, stats), "mqtt_task_failed", level="debug")
 
     async def _until_stopping(self, *tasks: asyncio.Task[None]) -> None:
         stop = asyncio.create_task(self._stopping.wait())
@@ -190,9 +189,10 @@ class MqttComponent:
             done, _ = await asyncio.wait({stop, *tasks}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             stop.cancel()
-        for task in tasks:
-            if task in done:
-                task.result()  # a failure ends the session (reconnect)
+        failed = [task for task in tasks if task in done and not task.cancelled() and task.exception() is not None]
+        if failed:
+            retrieve(failed[1:], "mqtt_task_failed")
+            failed[0].result()  # a failure ends the session (reconnect)
 
     async def _on_message(self, client: aiomqtt.Client, message: aiomqtt.Message) -> None:
         verb = self.topics.verb(message.topic.value)

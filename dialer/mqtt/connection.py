@@ -29,6 +29,7 @@ from aiomqtt.exceptions import MqttConnectError
 from paho.mqtt.reasoncodes import ReasonCode
 
 from dialer.mqtt.config import MqttConfig
+from dialer.tasks import cancel_and_wait
 
 log = structlog.get_logger("dialer.mqtt")
 
@@ -201,15 +202,10 @@ class Connection:
         try:
             done, _ = await asyncio.wait({work, watch}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in (work, watch):
-                if not task.done():
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
-        if work in done:
-            work.result()  # raises what the session raised (a failed publish: reconnect)
-        else:
-            watch.result()  # raises MqttError: the connection was lost
+            # Debug only: the failure that ended the session is raised below and logged by run().
+            await cancel_and_wait((work, watch), "mqtt_task_failed", level="debug")
+        # Raises what the session raised (a failed publish: reconnect), or MqttError: the connection was lost.
+        (work if work in done else watch).result()
 
     async def _watch_connection(self, client: aiomqtt.Client) -> None:
         # aiomqtt workaround (2.x): the message iterator is the only public API that ends when the

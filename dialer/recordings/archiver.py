@@ -30,6 +30,7 @@ from dialer.recordings.paths import UnsafePath, archive_file, local_source
 from dialer.recordings.retention import purge
 from dialer.recordings.wavcheck import WavFacts, inspect
 from dialer.store import Database
+from dialer.tasks import background
 
 log = structlog.get_logger("dialer.recordings")
 
@@ -93,7 +94,7 @@ class Archiver:
             if error is not None:
                 self._storage_failed(error, waiting=0)
         self._next_purge = self.clock.monotonic()
-        self._task = asyncio.create_task(self._run(), name="recordings-archiver")
+        self._task = background(self._run(), "recordings-archiver")
 
     async def stop(self) -> None:
         """Archive what the last calls left (up to the close timeout), then stop; the rest waits
