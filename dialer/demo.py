@@ -106,7 +106,9 @@ def demo_config_data(workdir: Path, sim_port: int, *, time_scale: float,
     }
     if mqtt is not None:
         # An anonymous broker, e.g. a local mosquitto: watch with mosquitto_sub -t 'dialer/#' -v.
-        data["mqtt"] = {"enabled": True, "host": mqtt[0], "port": mqtt[1], "stats_interval_s": 1.0}
+        # Events only: over an anonymous connection commands would be refused anyway (mqtt/commands.py).
+        data["mqtt"] = {"enabled": True, "host": mqtt[0], "port": mqtt[1], "stats_interval_s": 1.0,
+                        "commands": False}
     return data
 
 

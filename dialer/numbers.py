@@ -222,8 +222,8 @@ def mask(number: str) -> str:
 _FORMATTED = re.compile(r"[\d\s().\-/]+")
 # ISO 8601 dates and times are kept readable: a date is 8 digits with '-' between them, which the
 # number pattern below would otherwise take for a formatted number. Only real calendar shapes (years
-# 1900-2099, months 01-12, days 01-31, hours 00-23, minutes and seconds 00-59) are exempt.
-_ISO = (r"(?:19|20)\d\d-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])"
+# 1900-2199, months 01-12, days 01-31, hours 00-23, minutes and seconds 00-59) are exempt.
+_ISO = (r"(?:19|20|21)\d\d-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])"
         r"(?:[T ](?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:[.,]\d{1,9})?)?(?:Z|[+-](?:[01]\d|2[0-3]):?[0-5]\d)?)?")
 # What may stand between the digit groups of a number as people write it: spaces, '.', '-', '/',
 # parentheses (`+1 (415) 555-0123`, `415.555.0123`, `06 12 34 56 78`), at most three in a row.

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import math
 import random
 import ssl
@@ -72,6 +73,21 @@ def tls_context(config: MqttConfig) -> ssl.SSLContext | None:
     if not tls.verify_hostname:
         context.check_hostname = False
     return context
+
+
+def broker_identity(config: MqttConfig) -> str:
+    """How the dialer is known to the broker, for the audit: its user, its client certificate
+    (SHA-256 fingerprint: the subject is not readable through the ssl module's public API), or none."""
+    parts = []
+    if config.username is not None:
+        parts.append(f"broker user {config.username!r}")
+    if config.tls.enabled and config.tls.cert_file is not None:
+        try:
+            der = ssl.PEM_cert_to_DER_cert(config.tls.cert_file.read_text(encoding="ascii"))
+            parts.append(f"client certificate sha256:{hashlib.sha256(der).hexdigest()[:16]}")
+        except (OSError, ValueError, UnicodeDecodeError):
+            parts.append(f"client certificate {config.tls.cert_file.name}")
+    return " with ".join(parts) if parts else "an anonymous broker connection"
 
 
 def describe_refusal(config: MqttConfig, code: object) -> str:
