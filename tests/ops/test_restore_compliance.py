@@ -76,16 +76,21 @@ async def test_backup_forget_restore_keeps_the_person_erased_and_never_called(tm
     config = await setup(tmp_path, ERASED, OTHER)
     db = tmp_path / "dialer.db"
     await ok(config, "backup", str(tmp_path / "backup.db"))
+    # Before the erasure the journal holds the number in clear (a DNC entry must be re-applicable)...
+    await ok(config, "dnc", "add", ERASED, "--source", "asked by phone, 415-555-0142")
+    await ok(config, "consent", "revoke", ERASED)
+    journal = journal_path(db)
+    assert ERASED in journal.read_text()
     await ok(config, "forget", ERASED, "--yes", "--by", "dpo")
     assert await verdict(config, ERASED) == ("block", {"dnc.erased"})
-    journal = journal_path(db)
     assert mode(journal) in (0o600, 0o640)
     for form in forms(ERASED):
-        assert form not in journal.read_text()  # the journal keeps only its keyed hash
+        assert form not in journal.read_text()  # ...after it, only its keyed hash
 
     out = await ok(config, "restore", str(tmp_path / "backup.db"))
-    assert "re-applied 1 compliance change(s) made after the backup" in out
+    assert "re-applied 3 compliance change(s) made after the backup" in out
     assert "re-applied: " in out
+    assert "DNC add (internal) of an erased number" in out
     assert "erasure of 1 number(s) by dpo" in out
     assert await verdict(config, ERASED) == ("block", {"dnc.erased"})
     assert await verdict(config, OTHER) == ("allow", set())
@@ -103,6 +108,8 @@ async def test_backup_forget_restore_keeps_the_person_erased_and_never_called(tm
     out = await ok(config, "restore", str(tmp_path / "backup.db"))
     assert "erasure of 1 number(s)" in out
     assert await verdict(config, ERASED) == ("block", {"dnc.erased"})
+    for form in forms(ERASED):
+        assert form not in every_text(db)
 
 
 async def test_backup_dnc_add_restore_is_still_blocked_and_a_removal_is_re_applied_too(tmp_path):
