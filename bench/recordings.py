@@ -5,10 +5,10 @@
 
 Each recording is a real 8 kHz 16-bit mono WAV written by the simulator's MixMonitor stand-in, with a
 pending row as the engine writes it at the call's end (MixMonitorStop seen, so no settle wait). The
-archiver's own passes do the work: hash + WAV checks, the move (a hard link of the checked descriptor on the same file system, a
-copy + fsync + rename across file systems), the metadata rows. Reports recordings per second and MB/s,
-and how that compares with the rate at which calls producing such recordings end at a given
-concurrency (calls live / talk time).
+archiver's own passes do the work: hash + WAV checks, the move (a hard link of the checked descriptor
+on the same file system, a copy + fsync + rename across file systems), the metadata rows. Reports
+recordings per second and MB/s, and how that compares with the rate at which calls producing such
+recordings end at a given concurrency (calls live / talk time).
 """
 
 from __future__ import annotations
