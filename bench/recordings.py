@@ -5,10 +5,10 @@
 
 Each recording is a real 8 kHz 16-bit mono WAV written by the simulator's MixMonitor stand-in, with a
 pending row as the engine writes it at the call's end (MixMonitorStop seen, so no settle wait). The
-archiver's own passes do the work: hash + WAV checks, the move (a rename on the same file system, a
-copy + fsync + rename across file systems), the metadata rows. Reports recordings per second and MB/s,
-and how that compares with the rate at which calls producing such recordings end at a given
-concurrency (calls live / talk time).
+archiver's own passes do the work: hash + WAV checks, the move (a hard link of the checked descriptor
+on the same file system, a copy + fsync + rename across file systems), the metadata rows. Reports
+recordings per second and MB/s, and how that compares with the rate at which calls producing such
+recordings end at a given concurrency (calls live / talk time).
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def main() -> None:
     configure_logging("warning", "console")
     mb = args.files * (44 + args.talk_s * 16000) / 1e6
     print(f"{args.files} recordings of {args.talk_s:g} s ({mb:.0f} MB), os.cpu_count()={os.cpu_count()}")
-    targets = [("same file system (rename)", None)]
+    targets = [("same file system (link of the checked fd + rename)", None)]
     if os.path.isdir("/dev/shm"):
         targets.append(("across file systems (copy + fsync + rename)", Path("/dev/shm")))
     for label, other in targets:

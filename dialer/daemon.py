@@ -25,7 +25,7 @@ from dialer.compliance.live import LiveCompliance
 from dialer.config import Config, ConfigError, load_config
 from dialer.crm.component import crm_component
 from dialer.engine import Engine
-from dialer.logs import set_level
+from dialer.logs import install_loop_handler, set_level
 from dialer.mqtt.component import mqtt_component
 from dialer.ops.lock import DaemonLock, LockHeld
 from dialer.ops.metrics import metrics_component
@@ -196,6 +196,7 @@ class Daemon:
                       note="another dialer uses this database; stop it first")
             return 1
         loop = asyncio.get_running_loop()
+        install_loop_handler(loop)  # asyncio's own handler would print tracebacks past the log mask
         if self.install_signals:
             loop.add_signal_handler(signal.SIGTERM, self.stop)
             loop.add_signal_handler(signal.SIGINT, self.stop)

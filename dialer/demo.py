@@ -32,6 +32,7 @@ from dialer.daemon import run_until_settled
 from dialer.demo_leads import NoOpenWindow, open_numbers
 from dialer.leads.importer import prepare_import, write_import
 from dialer.numbers import PhoneNumber
+from dialer.ops.perms import open_private, tighten
 from dialer.sim import SimConfig, SimServer, SimUser
 from dialer.store import Database
 from dialer.store import compliance as compliance_store
@@ -105,7 +106,9 @@ def demo_config_data(workdir: Path, sim_port: int, *, time_scale: float,
     }
     if mqtt is not None:
         # An anonymous broker, e.g. a local mosquitto: watch with mosquitto_sub -t 'dialer/#' -v.
-        data["mqtt"] = {"enabled": True, "host": mqtt[0], "port": mqtt[1], "stats_interval_s": 1.0}
+        # Events only: over an anonymous connection commands would be refused anyway (mqtt/commands.py).
+        data["mqtt"] = {"enabled": True, "host": mqtt[0], "port": mqtt[1], "stats_interval_s": 1.0,
+                        "commands": False}
     return data
 
 
@@ -126,7 +129,7 @@ def pick_numbers(count: int, seed: int, now: float) -> tuple[list[PhoneNumber], 
 def write_leads(path: Path, numbers: list[PhoneNumber], seed: int) -> None:
     """A lead list; the last two digits of each number pick the simulated callee's behaviour."""
     rng = random.Random(seed)
-    with path.open("w", newline="", encoding="utf-8") as handle:
+    with open_private(path, newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["phone", "first_name", "last_name", "customer_id", "segment"])
         for i, number in enumerate(numbers, 1):
@@ -161,6 +164,8 @@ async def run_demo(
     workdir.mkdir(parents=True, exist_ok=True)
     secret = secrets.token_hex(16)
     sim_log = workdir / "sim-originations.jsonl"
+    # Files an earlier run (or an older version) left readable by others: they hold full numbers.
+    tighten([workdir, *workdir.rglob("*")])
     sim_config = SimConfig(
         host="127.0.0.1", port=0, users={"dialer": SimUser(secret=secret)},
         spool_dir=workdir / "spool", time_scale=time_scale, seed=seed, log_path=sim_log,

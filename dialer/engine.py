@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import secrets
 import sqlite3
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -28,6 +27,7 @@ from dialer.compliance import AbandonStats, Channel, Decision, Gate, GateRequest
 from dialer.compliance.holds import CampaignHolds
 from dialer.config.models import CampaignConfig, Config, PacingConfig
 from dialer.events import CallEvent, EventHook, TxHook
+from dialer.ids import readable_token
 from dialer.numbers import NumberType, PhoneNumber, mask, number_hash
 from dialer.outcome import Disposition
 from dialer.pacer import Pacer, abandon_slowdown
@@ -86,7 +86,7 @@ class EngineStats:
 
 def new_call_id() -> str:
     """A fresh call id: also the ActionID and the Uniqueid (ChannelId) of the call's channel."""
-    return "c" + secrets.token_hex(10)
+    return readable_token("c")
 
 
 class Engine:

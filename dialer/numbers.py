@@ -204,12 +204,59 @@ def is_e164(value: str) -> bool:
 
 
 def mask(number: str) -> str:
-    """Mask a number for logs and screens: keep the + and two leading and two trailing digits."""
+    """Mask a number for logs and screens: keep the + and two leading and two trailing digits.
+
+    A formatted number (`+1 (415) 555-0123`) is masked on its digits: `+14*******23`.
+    """
     plus = "+" if number.startswith("+") else ""
-    digits = number[len(plus):]
-    if len(digits) <= 4:
-        return plus + "*" * len(digits)
-    return plus + digits[:2] + "*" * (len(digits) - 4) + digits[-2:]
+    body = number[len(plus):]
+    if body and _FORMATTED.fullmatch(body):
+        body = "".join(ch for ch in body if ch.isdigit())
+    if len(body) <= 4:
+        return plus + "*" * len(body)
+    return plus + body[:2] + "*" * (len(body) - 4) + body[-2:]
+
+
+# -- masking numbers inside free text ---------------------------------------------------------------
+
+_FORMATTED = re.compile(r"[\d\s().\-/]+")
+# ISO 8601 dates and times are kept readable: a date is 8 digits with '-' between them, which the
+# number pattern below would otherwise take for a formatted number. Only real calendar shapes (years
+# 1900-2199, months 01-12, days 01-31, hours 00-23, minutes and seconds 00-59) are exempt.
+_ISO = (r"(?:19|20|21)\d\d-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])"
+        r"(?:[T ](?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:[.,]\d{1,9})?)?(?:Z|[+-](?:[01]\d|2[0-3]):?[0-5]\d)?)?")
+# What may stand between the digit groups of a number as people write it: spaces, '.', '-', '/',
+# parentheses (`+1 (415) 555-0123`, `415.555.0123`, `06 12 34 56 78`), at most three in a row.
+_GROUP_SEPARATOR = r"[\s.\-/()\u2010-\u2015]"
+# A number-like run: an optional '+' or '(' then digits and separators, ending on a digit. What stands
+# before or after it does not matter (letters, '_', '.', '-'): `lead_14155550123`, `rec-12125550101.wav`
+# and `c4155550123x` all carry the number. It does not run on into an ISO date.
+_TEXT_TOKEN = re.compile(
+    rf"(?P<iso>{_ISO})|(?P<number>[+(]?\d(?:{_GROUP_SEPARATOR}{{0,3}}(?!{_ISO})\d)*)")
+MIN_MASKED_DIGITS = 7  # the shortest subscriber numbers (7 digits) are personal data too
+
+
+def _mask_token(match: re.Match[str]) -> str:
+    token = match.group(0)
+    if match.group("iso") is not None:
+        return token
+    digits = [ch for ch in token if ch.isdigit()]
+    if len(digits) < MIN_MASKED_DIGITS:
+        return token
+    return mask(("+" if token.startswith("+") else "") + "".join(digits))
+
+
+def mask_text(text: str) -> str:
+    """Mask every run of 7 or more digits inside free text, whatever stands next to it, separators
+    of a formatted number included; ISO dates and times stay as they are.
+
+    A digit run that is not a phone number (a size, a unix time in text, part of a hex hash) is masked
+    too: a false alarm costs a little readability, a miss would leak a number. Callers that log the
+    dialer's own ids stay readable because those ids never contain 7 digits in a row (`dialer.ids`).
+    """
+    if not any(ch.isdigit() for ch in text):
+        return text
+    return _TEXT_TOKEN.sub(_mask_token, text)
 
 
 def number_hash(e164: str, key: bytes) -> str:

@@ -7,6 +7,8 @@ import pkgutil
 
 import typer
 
+from dialer.ops.perms import restrict_umask
+
 app = typer.Typer(
     name="dialer",
     help="Outbound-dialing daemon for the Asterisk PBX.",
@@ -23,4 +25,7 @@ for _info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
 
 def main() -> None:
     """Console-script entry point."""
+    # Whatever a command writes (database, exports, logs, the demo's files) holds numbers: never
+    # readable by other users, whatever umask the shell had.
+    restrict_umask()
     app()

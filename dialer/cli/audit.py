@@ -19,6 +19,7 @@ import typer
 from dialer.cli.common import ConfigOption, WorkdirOption, fail, resolve_config
 from dialer.cli.compliance_args import InputError, iso, open_store, parse_time, quiet_logs
 from dialer.config import Config
+from dialer.ops.perms import open_private
 from dialer.store import compliance as store
 
 audit_app = typer.Typer(help="The audit trail: gate decisions and compliance changes.", no_args_is_help=True)
@@ -59,7 +60,7 @@ def export(
     if output is None:
         count = asyncio.run(_export(resolved, start, end, fmt, sys.stdout))
     else:
-        with output.open("w", encoding="utf-8", newline="") as handle:
+        with open_private(output, newline="") as handle:
             count = asyncio.run(_export(resolved, start, end, fmt, handle))
     typer.echo(f"{count} audit rows exported", err=True)
 

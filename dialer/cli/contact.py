@@ -38,6 +38,7 @@ from dialer.crm import store as crm
 from dialer.crm.erasure import ErasureResult
 from dialer.crm.render import render_history
 from dialer.numbers import mask
+from dialer.ops.perms import open_private
 
 T = TypeVar("T")
 contact_app = typer.Typer(help="Contacts: history, search, notes, tags, export.", no_args_is_help=True)
@@ -225,8 +226,7 @@ def export(
                 return await writer(db, sys.stdout, now, tag)
             # Personal data: readable by the owner only, written whole or not at all.
             partial = output.with_name(output.name + ".part")
-            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            with open_private(partial, file_mode=0o600, newline="") as handle:
                 count = await writer(db, handle, now, tag)
             os.replace(partial, output)
             return count

@@ -41,4 +41,6 @@ def check_config(
     data = config.model_dump(mode="json")
     data["ami"]["secret"] = "***" if config.ami.secret is not None else None
     out.print_json(json.dumps(data))
+    for warning in config.mqtt.warnings():
+        err.print(f"{file}: warning: {warning}", highlight=False, markup=False, soft_wrap=True)
     err.print(f"{file}: OK", highlight=False)

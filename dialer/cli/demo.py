@@ -13,6 +13,7 @@ from dialer.cli.common import err, fail, out
 from dialer.cli.reports import render_table
 from dialer.demo import CAMPAIGN, DemoResult, run_demo
 from dialer.logs import configure_logging
+from dialer.ops.perms import open_private
 from dialer.recordings.store import recordings_by_status
 from dialer.reports import campaign_report
 from dialer.store import Database
@@ -39,7 +40,7 @@ def demo(
                   f"mosquitto_sub -h {broker[0]} -p {broker[1]} -t 'dialer/#' -v", markup=False, soft_wrap=True)
     workdir.mkdir(parents=True, exist_ok=True)
     log_path = workdir / "dialer.log"
-    with log_path.open("a", encoding="utf-8") as log_stream:
+    with open_private(log_path, "a") as log_stream:
         configure_logging("info", "json", stream=log_stream)
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), console=err, transient=False) as progress:

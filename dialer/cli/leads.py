@@ -16,6 +16,7 @@ from dialer.clock import SystemClock
 from dialer.config import Config
 from dialer.leads.csv_source import CsvFormatError
 from dialer.leads.importer import ImportReport, import_csv
+from dialer.ops.perms import open_private
 from dialer.store import Database, StoreError
 
 SHOW_BAD_ROWS = 50
@@ -48,7 +49,8 @@ def import_leads(
     if len(report.bad) > SHOW_BAD_ROWS:
         err.print(f"... and {len(report.bad) - SHOW_BAD_ROWS} more bad rows", highlight=False)
     if errors_file is not None:
-        errors_file.write_text("".join(f"{file}:{bad}\n" for bad in report.bad), encoding="utf-8")
+        with open_private(errors_file) as handle:
+            handle.write("".join(f"{file}:{bad}\n" for bad in report.bad))
     if report.result is None:
         fail(f"{file}: {len(report.bad)} bad rows; nothing imported (--strict)", 1)
     result = report.result

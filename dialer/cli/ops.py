@@ -41,12 +41,18 @@ def restore_command(
     file: Annotated[Path, typer.Argument(help="A backup written by `dialer backup`.")],
     config: ConfigOption = None,
     workdir: WorkdirOption = None,
+    accept_journal_loss: Annotated[bool, typer.Option(
+        "--accept-journal-loss", help="Restore even though the compliance journal is missing or incomplete "
+        "(changes made after the backup may then be undone).")] = False,
 ) -> None:
-    """Replace the database with a backup; refused while the daemon runs (stop it first)."""
+    """Replace the database with a backup; refused while the daemon runs (stop it first).
+
+    Erasures, opt-outs, DNC changes and consent revocations made after the backup are re-applied
+    from the compliance journal beside the database, and listed."""
     resolved = resolve_config(config, workdir)
     database = resolved.database.path
     try:
-        result = restore(file, database)
+        result = restore(file, database, accept_journal_loss=accept_journal_loss)
     except LockHeld as exc:
         who = f" (pid {exc.pid})" if exc.pid else ""
         fail(f"the dialer daemon{who} is running on {database}; stop it first (systemctl stop dialer), "
@@ -56,6 +62,16 @@ def restore_command(
     out.print(f"restored {database} from {file} ({_describe(result.restored)})", highlight=False)
     if result.previous_copy is not None:
         out.print(f"the database as it was is kept in {result.previous_copy}", highlight=False)
+    for note in result.notes:
+        err.print(f"warning: {note}", highlight=False, markup=False, soft_wrap=True)
+    out.print(f"re-applied {len(result.reapplied)} compliance change(s) made after the backup", highlight=False)
+    for line in result.reapplied:
+        out.print(f"  re-applied: {line}", highlight=False, markup=False)
+    for line in result.skipped:
+        out.print(f"  not re-applied: {line}", highlight=False, markup=False)
+    for path in result.files_not_deleted:
+        err.print(f"could not delete the recording {path} of an erased person: delete it by hand",
+                  highlight=False, markup=False)
     if result.restored.open_attempts:
         err.print(f"{result.restored.open_attempts} attempts were live when the backup was taken: the daemon "
                   "reconciles them with Asterisk when it starts", highlight=False)

@@ -17,6 +17,7 @@ from rich.table import Table
 from dialer.cli.common import ConfigOption, WorkdirOption, fail, out, resolve_config
 from dialer.cli.compliance_args import InputError, parse_time
 from dialer.config import Config
+from dialer.ops.perms import open_private
 from dialer.reports import campaign_report
 from dialer.reports.html import render_html
 from dialer.reports.text import render_table
@@ -101,7 +102,8 @@ def report(
         return
     partial = output.with_name(output.name + ".part")
     try:
-        partial.write_text(text, encoding="utf-8")
+        with open_private(partial) as handle:
+            handle.write(text)
         os.replace(partial, output)
     except OSError as exc:
         fail(f"cannot write {output}: {exc.strerror}", 1)

@@ -38,6 +38,7 @@ from dialer.config.models import Config
 from dialer.numbers import is_e164, mask
 from dialer.store import Database, Tx
 from dialer.store import compliance as store
+from dialer.tasks import background
 
 log = structlog.get_logger("dialer.compliance")
 
@@ -291,7 +292,7 @@ class LiveCompliance:
         """An opt-out during a call: in the index now, in the store right after."""
         scope = None if self.config.dnc.optout_scope == "all" else call.campaign_id
         self.index.add_optout(call.number, campaign=scope)
-        task = asyncio.get_running_loop().create_task(self._store_optout(call.number, scope, call.call_id))
+        task = background(self._store_optout(call.number, scope, call.call_id), f"optout-{call.call_id}")
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
@@ -324,7 +325,7 @@ class LiveCompliance:
                 self._engine.alert(kind, message, **data)
         self._early_alerts.clear()
         self.check_ages()
-        self._loop = asyncio.create_task(self._run(), name="compliance-refresh")
+        self._loop = background(self._run(), "compliance-refresh")
 
     def reload(self, config: Config) -> None:
         """A reloaded config: new global policy (the gate's floor), registry refresh settings."""
@@ -335,7 +336,7 @@ class LiveCompliance:
         """Stop the periodic check; wait for opt-outs still being written."""
         if self._loop is not None:
             self._loop.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, Exception):  # a failure was logged (tasks.background)
                 await self._loop
         if self._pending:
             await asyncio.gather(*self._pending, return_exceptions=True)

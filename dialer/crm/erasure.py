@@ -98,7 +98,7 @@ def forget(conn: sqlite3.Connection, e164: str, actor: str, now: float, key: byt
         digest = number_hash(number, key)
         result.hashes.append(digest)
         _erase_number(conn, number, digest, names, now, result)
-    compliance_store.add_suppressions(conn, result.hashes, now)
+    compliance_store.add_suppressions(conn, result.hashes, now, actor)
     conn.execute(
         "INSERT INTO audit (at, kind, number_hash, number_masked, verdict, rule, detail, actor) "
         "VALUES (?, 'forget', ?, NULL, NULL, 'dnc.erased', ?, ?)",

@@ -1,9 +1,19 @@
-"""Commands over MQTT: `cmd/<verb>` with a JSON payload, answered on `reply/<request_id>`.
+"""Commands over MQTT: `cmd/<verb>/<sender>` (or `cmd/<verb>`) with a JSON payload, answered on
+`reply/<request_id>`.
 
-Verbs: pause, resume, stop (a campaign), add_leads, add_dnc, status. Every payload is validated by a
-pydantic model before anything happens; a bad one gets a reply naming each field and the reason
-and changes nothing (add_leads and add_dnc are all or nothing). MQTT 3.1.1 does not say who sent a
-message: the broker's ACL decides who may publish on `cmd/#` (see config/mosquitto/).
+Verbs: pause, resume, stop (a campaign), add_leads, add_dnc, status; each can be switched off
+(`[mqtt.verbs]`). Every payload is validated by a pydantic model before anything happens; a bad one
+gets a reply naming each field and the reason and changes nothing (add_leads and add_dnc are all or
+nothing, and bounded per message and per minute by `[mqtt.limits]`). Every command, done or refused,
+gets an audit row (kind `command`).
+
+Who sent it: MQTT (3.1.1 and 5) gives a subscriber no identity of the publisher, and a name in the
+payload would be whatever the sender claims. So commands are taken only over a broker connection the
+dialer authenticated (`MqttConfig.commands_accepted`), where the broker's ACL decides who may publish
+on which topic; the shipped ACL (config/mosquitto/dialer.acl) lets each operator publish only on
+`cmd/+/<own username>`. The audit records that topic level as the sender (`actor` = `mqtt:<name>`),
+with the dialer's own broker identity (its username, or its client certificate's fingerprint) as the
+channel it came through; `cmd/<verb>` without a sender level is recorded as `mqtt:unnamed`.
 """
 
 from __future__ import annotations
@@ -11,28 +21,37 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
+import re
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Annotated, Any
 
 import structlog
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 import dialer
 from dialer.clock import Clock
 from dialer.engine import Engine
 from dialer.leads.importer import ImportPlan, PreparedLead, write_import
 from dialer.logs import mask_text
+from dialer.mqtt.config import MqttConfig
 from dialer.mqtt.payloads import ErrorDetail, ReplyPayload
 from dialer.numbers import NumberError, PhoneNumber, normalise
 from dialer.store import Database, Tx
+from dialer.store.audit import AuditEntry, add_entry
 
 log = structlog.get_logger("dialer.mqtt.commands")
 
 MAX_PAYLOAD_BYTES = 1 << 20
 MAX_ITEMS = 1000  # leads or numbers per command: larger lists belong in `dialer import`
 UNKNOWN_REQUEST = "unknown"  # reply topic suffix when the request id itself is missing or invalid
+WINDOW_S = 60.0  # the per-minute limits' rolling window
+# Unix seconds a DNC entry may expire at: 2000-01-01 .. 2100-01-01 (a typo like -1e308, NaN or
+# infinity is a field error, not an overflow deep in the store).
+EXPIRES_MIN, EXPIRES_MAX = 946_684_800.0, 4_102_444_800.0
+_SENDER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@:-]{0,63}")
 
 RequestId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
 CampaignName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
@@ -60,7 +79,7 @@ class LeadIn(BaseModel):
     number: RawNumber
     region: Region | None = None
     name: str | None = Field(default=None, max_length=200)
-    priority: int = Field(default=0, ge=-1000, le=1000)
+    priority: int = Field(default=0, ge=-1000, le=1000, allow_inf_nan=False)
     attributes: dict[Annotated[str, Field(max_length=64)], Annotated[str, Field(max_length=500)]] = Field(
         default_factory=dict, max_length=50)
 
@@ -78,8 +97,17 @@ class AddDncCommand(_Command):
     numbers: list[RawNumber] = Field(min_length=1, max_length=MAX_ITEMS)
     region: Region | None = None
     campaign: CampaignName | None = None
-    expires_at: float | None = Field(default=None, description="unix seconds; none = for good")
+    expires_at: float | None = Field(default=None, allow_inf_nan=False,
+                                     description="unix seconds (2000..2100); none = for good")
     note: str | None = Field(default=None, max_length=200)
+
+    @field_validator("expires_at")
+    @classmethod
+    def _a_real_time(cls, value: float | None) -> float | None:
+        # In words, not in unix seconds: the reply's text is masked like a log line.
+        if value is not None and not EXPIRES_MIN <= value <= EXPIRES_MAX:
+            raise ValueError("must be a unix time between 2000-01-01 and 2100-01-01 (UTC)")
+        return value
 
 
 class StatusCommand(_Command):
@@ -126,6 +154,74 @@ def compliance_store() -> ModuleType | None:
 
 
 @dataclass(frozen=True, slots=True)
+class Sender:
+    """Who a command came from, as far as MQTT can tell (see the module docstring)."""
+
+    name: str | None  # the topic level after the verb, None for `cmd/<verb>`
+    via: str  # the dialer's own broker identity, the channel the command came through
+    verified: bool  # the connection is authenticated, so the broker's ACL stands behind `name`
+
+    @property
+    def actor(self) -> str:
+        """The audit actor: `mqtt:<sender>`, `mqtt:unnamed`."""
+        return f"mqtt:{self.name or 'unnamed'}"
+
+    def describe(self) -> str:
+        """For the audit detail."""
+        who = f"sender {self.name!r} (topic level" + (", checked by the broker's ACL)" if self.verified
+                                                       else ", NOT checked: unauthenticated connection)")
+        if self.name is None:
+            who = "no sender named (topic cmd/<verb>)"
+        return f"{who}; via {self.via}"
+
+
+def parse_sender(level: str | None, via: str, verified: bool) -> Sender | str:
+    """The Sender for a topic's sender level, or the reason it is unusable."""
+    if level is not None and not _SENDER.fullmatch(level):
+        return f"sender topic level {mask_text(level[:64])!r} is not a user name"
+    return Sender(level, via, verified)
+
+
+class RateWindow:
+    """Amounts over a rolling window (e.g. leads added in the last minute), on the caller's clock."""
+
+    def __init__(self, limit: int, window_s: float = WINDOW_S) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self._items: deque[tuple[float, int]] = deque()
+        self._total = 0
+
+    def _expire(self, now: float) -> None:
+        while self._items and self._items[0][0] <= now - self.window_s:
+            self._total -= self._items.popleft()[1]
+
+    def used(self, now: float) -> int:
+        """The amount within the window ending at `now`."""
+        self._expire(now)
+        return self._total
+
+    def retry_after_s(self, amount: int, now: float) -> float | None:
+        """None if `amount` more fits within the limit now, else the seconds until it would."""
+        self._expire(now)
+        if self._total + amount <= self.limit:
+            return None
+        if amount > self.limit:
+            return self.window_s
+        total = self._total
+        for at, size in self._items:
+            total -= size
+            if total + amount <= self.limit:
+                return max(0.0, at + self.window_s - now)
+        return self.window_s
+
+    def add(self, amount: int, now: float) -> None:
+        """Count `amount` at `now`."""
+        self._expire(now)
+        self._items.append((now, amount))
+        self._total += amount
+
+
+@dataclass(frozen=True, slots=True)
 class CommandContext:
     """What commands act on."""
 
@@ -137,6 +233,7 @@ class CommandContext:
     backlog: Callable[[], Awaitable[int]]
     connected: Callable[[], bool]
     campaign_changed: Callable[[str], None]
+    config: Callable[[], MqttConfig]
 
 
 def _errors(exc: ValidationError) -> list[ErrorDetail]:
@@ -151,21 +248,36 @@ def _errors(exc: ValidationError) -> list[ErrorDetail]:
 
 
 class CommandHandler:
-    """Validates and runs one command; returns the reply topic suffix (the request id) and the reply."""
+    """Validates, limits, runs and audits one command; returns the reply topic suffix (the request id)
+    and the reply."""
 
     def __init__(self, context: CommandContext) -> None:
         self.ctx = context
         self.handled = 0
+        limits = context.config().limits
+        self._commands = RateWindow(limits.commands_per_minute)
+        self._items = {"add_leads": RateWindow(limits.add_leads_per_minute),
+                       "add_dnc": RateWindow(limits.add_dnc_per_minute)}
+        self._throttled = 0  # commands refused over commands_per_minute, not yet in the audit
+        self._throttled_since: float | None = None
 
-    async def handle(self, verb: str, payload: bytes) -> tuple[str, ReplyPayload]:
+    async def handle(self, verb: str, payload: bytes, sender: Sender) -> tuple[str, ReplyPayload]:
         """Never raises for a bad command: every problem becomes a reply with ok = false."""
         self.handled += 1
+        now = self.ctx.clock.now()
+        shown_verb = mask_text(verb[:64])
         data, errors = _decode(payload)
         request_id = _request_id(data)
-        if verb not in COMMANDS:
-            reason = f"unknown verb {mask_text(verb[:64])!r} (known: {', '.join(sorted(COMMANDS))})"
-            errors.insert(0, ErrorDetail(field="verb", reason=reason))
+        wait_s = self._commands.retry_after_s(1, now)
+        if wait_s is not None:
+            return request_id, self._throttle(shown_verb, request_id, now, wait_s)
+        self._commands.add(1, now)
+        if self._throttled:
+            await self._audit_throttled(now)
+        audit = _Audit(sender, shown_verb, request_id)
         result: dict[str, Any] | None = None
+        if not errors:
+            errors = self._refusal(verb)
         if not errors:
             try:
                 command = COMMANDS[verb].model_validate(data)
@@ -173,29 +285,88 @@ class CommandHandler:
                 errors = _errors(exc)
             else:
                 try:
-                    result = await self._run(verb, command)
+                    result = await self._run(verb, command, audit)
                 except CommandRefused as exc:
                     errors = exc.errors
+                    audit.written = False  # a row written inside the change's transaction was rolled back
                 except Exception:
-                    log.exception("mqtt_command_failed", verb=verb, request_id=request_id)
+                    log.exception("mqtt_command_failed", verb=shown_verb, request_id=request_id)
                     errors = [ErrorDetail(field="payload", reason="internal error; see the dialer's log")]
+                    audit.written = False
         ok = not errors
-        log.info("mqtt_command", verb=mask_text(verb[:64]), request_id=request_id, ok=ok,
+        if not audit.written:
+            await self._write_audit(audit, now, ok, result, errors)
+        log.info("mqtt_command", verb=shown_verb, request_id=request_id, ok=ok, actor=sender.actor,
                  errors=[f"{e.field}: {e.reason}" for e in errors] or None)
-        reply = ReplyPayload(request_id=request_id, verb=mask_text(verb[:64]), node=self.ctx.node,
-                             at=self.ctx.clock.now(), ok=ok, result=result if ok else None, errors=errors)
+        reply = ReplyPayload(request_id=request_id, verb=shown_verb, node=self.ctx.node, at=now, ok=ok,
+                             result=result if ok else None, errors=errors)
         return request_id, reply
 
-    async def _run(self, verb: str, command: _Command) -> dict[str, Any]:
+    def _refusal(self, verb: str) -> list[ErrorDetail]:
+        if verb not in COMMANDS:
+            reason = f"unknown verb {mask_text(verb[:64])!r} (known: {', '.join(sorted(COMMANDS))})"
+            return [ErrorDetail(field="verb", reason=reason)]
+        if not getattr(self.ctx.config().verbs, verb):
+            return [ErrorDetail(field="verb", reason=f"{verb} is switched off on this node (mqtt.verbs.{verb})")]
+        return []
+
+    def _throttle(self, verb: str, request_id: str, now: float, wait_s: float) -> ReplyPayload:
+        # No audit row per refused message (a flood would fill the table): one row counts them
+        # when commands are taken again, or at stop (`flush_audit`).
+        if not self._throttled:
+            self._throttled_since = now
+            log.warning("mqtt_commands_throttled", limit=self._commands.limit, note="one audit row counts them")
+        self._throttled += 1
+        reason = (f"too many commands: {self._commands.limit} in the last minute "
+                  f"(mqtt.limits.commands_per_minute); retry in {wait_s:.0f} s")
+        return ReplyPayload(request_id=request_id, verb=verb, node=self.ctx.node, at=now, ok=False,
+                            errors=[ErrorDetail(field="payload", reason=reason)])
+
+    async def _audit_throttled(self, now: float) -> None:
+        count, since = self._throttled, self._throttled_since
+        self._throttled, self._throttled_since = 0, None
+        detail = (f"{count} command(s) refused between {since:.3f} and {now:.3f}: over "
+                  f"mqtt.limits.commands_per_minute = {self._commands.limit}")
+        async with self.ctx.db.write() as tx:
+            await add_entry(tx, AuditEntry(now, "command", "mqtt", detail, verdict="refused", rule="mqtt.limits"))
+
+    async def flush_audit(self) -> None:
+        """Write the count of throttled commands not yet on record (at stop)."""
+        if self._throttled:
+            await self._audit_throttled(self.ctx.clock.now())
+
+    async def _write_audit(self, audit: _Audit, now: float, ok: bool, result: dict[str, Any] | None,
+                           errors: Sequence[ErrorDetail]) -> None:
+        try:
+            async with self.ctx.db.write() as tx:
+                await add_entry(tx, audit.entry(now, ok, result, errors))
+        except Exception:  # the reply still goes out; the log says the audit row is missing
+            log.exception("mqtt_command_audit_failed", verb=audit.verb, request_id=audit.request_id)
+
+    async def _run(self, verb: str, command: _Command, audit: _Audit) -> dict[str, Any]:
         if isinstance(command, CampaignCommand):
-            return await self._campaign_state(verb, command)
+            return await self._campaign_state(verb, command, audit)
         if isinstance(command, AddLeadsCommand):
-            return await self._add_leads(command)
+            return await self._add_leads(command, audit)
         if isinstance(command, AddDncCommand):
-            return await self._add_dnc(command)
+            return await self._add_dnc(command, audit)
         return await self._status()
 
-    async def _campaign_state(self, verb: str, command: CampaignCommand) -> dict[str, Any]:
+    def _check_limits(self, verb: str, field: str, count: int, what: str) -> None:
+        limits = self.ctx.config().limits
+        per_message = getattr(limits, f"{verb}_per_message")
+        if count > per_message:
+            raise refuse(field, f"{count} {what} in one message; at most {per_message} "
+                                f"(mqtt.limits.{verb}_per_message)")
+        now = self.ctx.clock.now()
+        window = self._items[verb]
+        window.limit = getattr(limits, f"{verb}_per_minute")
+        wait_s = window.retry_after_s(count, now)
+        if wait_s is not None:
+            raise refuse(field, f"{window.used(now)} {what} added in the last minute; {count} more would pass "
+                                f"mqtt.limits.{verb}_per_minute = {window.limit}; retry in {wait_s:.0f} s")
+
+    async def _campaign_state(self, verb: str, command: CampaignCommand, audit: _Audit) -> dict[str, Any]:
         state = CAMPAIGN_STATES[verb]
         now = self.ctx.clock.now()
         async with self.ctx.db.write() as tx:
@@ -204,14 +375,16 @@ class CommandHandler:
                 raise refuse("campaign", f"no campaign {command.campaign!r} on this node")
             await tx.execute("UPDATE campaigns SET state = ?, updated_at = ? WHERE id = ?",
                              (state, now, command.campaign))
-            await _audit(tx, now, command.campaign, f"{verb} (was {row[0]}) by MQTT request {command.request_id}")
+            result = {"campaign": command.campaign, "state": state, "previous": row[0]}
+            await audit.write(tx, now, result, campaign=command.campaign)  # with the change it records
         self.ctx.campaign_changed(command.campaign)
-        return {"campaign": command.campaign, "state": state, "previous": row[0]}
+        return result
 
-    async def _add_leads(self, command: AddLeadsCommand) -> dict[str, Any]:
+    async def _add_leads(self, command: AddLeadsCommand, audit: _Audit) -> dict[str, Any]:
         campaign = self.ctx.engine.config.campaigns.get(command.campaign)
         if campaign is None:
             raise refuse("campaign", f"no campaign {command.campaign!r} in this node's config")
+        self._check_limits("add_leads", "leads", len(command.leads), "leads")
         region = campaign.default_region
         # phonenumbers costs tens of µs a number: off the event loop.
         numbers = await asyncio.to_thread(
@@ -231,13 +404,18 @@ class CommandHandler:
                 continue
             plan.leads[number.e164] = PreparedLead(number, i, lead.name, lead.priority, dict(lead.attributes))
         result = await write_import(self.ctx.db, command.campaign, plan, self.ctx.clock.now())
+        self._items["add_leads"].add(len(command.leads), self.ctx.clock.now())
         self.ctx.campaign_changed(command.campaign)
+        audit.campaign = command.campaign
         return {"campaign": command.campaign, "new_leads": result.new_leads,
                 "existing_leads": result.existing_leads, "merged": plan.merged}
 
-    async def _add_dnc(self, command: AddDncCommand) -> dict[str, Any]:
+    async def _add_dnc(self, command: AddDncCommand, audit: _Audit) -> dict[str, Any]:
         if command.campaign is not None and command.campaign not in self.ctx.engine.config.campaigns:
             raise refuse("campaign", f"no campaign {command.campaign!r} in this node's config")
+        if command.expires_at is not None and command.expires_at <= self.ctx.clock.now():
+            raise refuse("expires_at", "is in the past: the entry would never block (leave it out for good)")
+        self._check_limits("add_dnc", "numbers", len(command.numbers), "numbers")
         numbers = await asyncio.to_thread(_normalise_all, [(raw, command.region or "ZZ") for raw in command.numbers])
         hint = "" if command.region else " (give region for national numbers)"
         errors = [ErrorDetail(field=f"numbers.{i}", reason=result + hint)
@@ -252,12 +430,16 @@ class CommandHandler:
         unique = list(dict.fromkeys(n.e164 for n in numbers if isinstance(n, PhoneNumber)))
         entries = [store.NewDncEntry(number=e164, kind=kind, campaign=command.campaign, source=source,
                                      expires_at=command.expires_at) for e164 in unique]
-        stamp = store.ChangeStamp(actor="mqtt", now=self.ctx.clock.now(), hash_key=await self.ctx.db.hash_key())
-        # One transaction: the entries and their audit rows; the engine picks the change up by its
-        # revision before it claims the next leads.
+        now = self.ctx.clock.now()
+        stamp = store.ChangeStamp(actor=audit.sender.actor, now=now, hash_key=await self.ctx.db.hash_key())
+        # One transaction: the entries, their audit rows and the command's; the engine picks the change
+        # up by its revision before it claims the next leads.
         async with self.ctx.db.write() as tx:
             revision = await store.add_dnc(tx, entries, stamp)
-        return {"added": len(entries), "list": kind.value, "campaign": command.campaign, "revision": revision}
+            result = {"added": len(entries), "list": kind.value, "campaign": command.campaign, "revision": revision}
+            await audit.write(tx, now, result, campaign=command.campaign)
+        self._items["add_dnc"].add(len(command.numbers), now)
+        return result
 
     async def _status(self) -> dict[str, Any]:
         engine = self.ctx.engine
@@ -286,7 +468,9 @@ def _decode(payload: bytes) -> tuple[dict[str, Any], list[ErrorDetail]]:
     try:
         data = json.loads(payload)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return {}, [ErrorDetail(field="payload", reason=f"not JSON: {exc}")]
+        return {}, [ErrorDetail(field="payload", reason=mask_text(f"not JSON: {exc}"))]
+    except (RecursionError, ValueError):  # nested too deep, or an integer too long to convert
+        return {}, [ErrorDetail(field="payload", reason="not usable JSON: nested too deep or a number too long")]
     if not isinstance(data, dict):
         return {}, [ErrorDetail(field="payload", reason="must be a JSON object")]
     return data, []
@@ -310,6 +494,28 @@ def _normalise_all(items: Sequence[tuple[str, str]]) -> list[PhoneNumber | str]:
     return out
 
 
-async def _audit(tx: Tx, now: float, campaign: str | None, detail: str) -> None:
-    await tx.execute("INSERT INTO audit (at, kind, campaign_id, detail, actor) VALUES (?, 'command', ?, ?, 'mqtt')",
-                     (now, campaign, detail))
+class _Audit:
+    """The audit row of one command: written inside the transaction of the change when there is one
+    (`write`), else by the handler once the command is done or refused."""
+
+    def __init__(self, sender: Sender, verb: str, request_id: str) -> None:
+        self.sender = sender
+        self.verb = verb
+        self.request_id = request_id
+        self.campaign: str | None = None
+        self.written = False
+
+    def entry(self, now: float, ok: bool, result: dict[str, Any] | None,
+              errors: Sequence[ErrorDetail] = ()) -> AuditEntry:
+        """The row."""
+        outcome = (f"done: {json.dumps(result, sort_keys=True)}" if ok
+                   else "refused: " + "; ".join(f"{e.field}: {e.reason}" for e in errors))
+        detail = f"{self.verb} {outcome} (MQTT request {self.request_id}; {self.sender.describe()})"
+        return AuditEntry(now, "command", self.sender.actor, mask_text(detail), campaign=self.campaign,
+                          verdict="done" if ok else "refused")
+
+    async def write(self, tx: Tx, now: float, result: dict[str, Any], *, campaign: str | None) -> None:
+        """Inside the change's transaction."""
+        self.campaign = campaign
+        await add_entry(tx, self.entry(now, True, result))
+        self.written = True

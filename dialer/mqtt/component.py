@@ -21,13 +21,14 @@ import structlog
 import dialer
 from dialer.alerts import Alert
 from dialer.events import CallEvent
-from dialer.mqtt.commands import CommandContext, CommandHandler
+from dialer.mqtt.commands import CommandContext, CommandHandler, parse_sender
 from dialer.mqtt.config import MqttConfig
-from dialer.mqtt.connection import Connection, Will
+from dialer.mqtt.connection import Connection, Will, broker_identity
 from dialer.mqtt.outbox import OutboxWriter, Topics, backlog, insert_rows, prune_step
 from dialer.mqtt.payloads import StatusPayload, new_event_id
 from dialer.mqtt.publisher import OutboxPublisher
 from dialer.mqtt.stats import StatsPublisher
+from dialer.tasks import background, cancel_and_wait, retrieve
 
 if TYPE_CHECKING:
     from dialer.daemon import DaemonContext
@@ -71,8 +72,11 @@ class MqttComponent:
         self.commands = CommandHandler(CommandContext(
             db=self.db, engine=self.engine, clock=self.clock, node=self.node, started_at=self.started_at,
             backlog=self.backlog, connected=self.connection.connected.is_set,
-            campaign_changed=self._campaign_changed,
+            campaign_changed=self._campaign_changed, config=lambda: self.config,
         ))
+        self.via = broker_identity(self.config)
+        self.command_topics: tuple[str, ...] = ()  # what the current session subscribed to
+        self.session_ready = asyncio.Event()  # set once a session has its subscriptions (cleared at its end)
         self._alerts: deque[Alert] = deque()
         self._alerts_lost = 0
         self._alert_wake = asyncio.Event()
@@ -88,12 +92,14 @@ class MqttComponent:
         self.engine.event_hooks.append(self._on_events)
         self.engine.alert_hooks.append(self._on_alert)
         self._tasks = [
-            asyncio.create_task(self.connection.run(self._session, self._stopping), name="mqtt-connection"),
-            asyncio.create_task(self._write_alerts(), name="mqtt-alerts"),
-            asyncio.create_task(self._maintain(), name="mqtt-outbox-maintenance"),
+            background(self.connection.run(self._session, self._stopping), "mqtt-connection"),
+            background(self._write_alerts(), "mqtt-alerts"),
+            background(self._maintain(), "mqtt-outbox-maintenance"),
         ]
+        for warning in self.config.warnings():
+            log.warning("mqtt_config_warning", warning=warning)
         log.info("mqtt_starting", broker=self.connection.address, prefix=self.topics.prefix,
-                 tls=self.config.tls.enabled, commands=self.config.commands)
+                 tls=self.config.tls.enabled, commands=self.config.commands_accepted, via=self.via)
 
     async def stop(self) -> None:
         """Write pending alerts, publish what the outbox holds (up to `outbox.stop_timeout_s`), say offline."""
@@ -114,6 +120,8 @@ class MqttComponent:
                             (self.engine.alert_hooks, self._on_alert)):
             with contextlib.suppress(ValueError):
                 hooks.remove(hook)  # type: ignore[arg-type]
+        with contextlib.suppress(Exception):
+            await self.commands.flush_audit()
         left = await self.backlog()
         log.info("mqtt_stopped", published=self.publisher.published, left_in_outbox=left,
                  note="published at the next start" if left else None)
@@ -157,14 +165,21 @@ class MqttComponent:
     async def _session(self, client: aiomqtt.Client) -> None:
         qos = self.config.qos
         await client.publish(self.topics.status, self._status("online"), qos=qos, retain=True)
-        if self.config.commands:
-            granted = await client.subscribe(self.topics.commands, qos=qos)
+        self.command_topics = ()
+        if self.config.commands_accepted:
+            topics = self.topics.commands
+            granted = await client.subscribe([(topic, qos) for topic in topics])
+            self.command_topics = topics
             if any(int(getattr(code, "value", code)) >= 0x80 for code in granted):
                 # Events still flow; only commands are off. Usually the broker's ACL (config/mosquitto/).
                 log.error("mqtt_commands_refused", topic=self.topics.commands, broker=self.connection.address,
                           note="the broker refused the subscription; check its ACL for this user")
+        elif self.config.commands:
+            # Not even subscribed: nothing from an anonymous connection is read as a command.
+            log.error("mqtt_commands_refused", broker=self.connection.address, reason=self.config.warnings()[0])
         publish = asyncio.create_task(self.publisher.run(client, self._stopping), name="mqtt-publisher")
         stats = asyncio.create_task(self.stats.run(client, self._stopping), name="mqtt-stats")
+        self.session_ready.set()
         try:
             await self._until_stopping(publish, stats)
             # Stopping: the last events are in the outbox; give them a bounded time to leave.
@@ -178,11 +193,10 @@ class MqttComponent:
             self.engine.alert("storage_error", f"MQTT outbox: {exc}")
             raise
         finally:
-            for task in (publish, stats):
-                if not task.done():
-                    task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            self.session_ready.clear()
+            # Whatever ended the session, neither task may leave an exception for asyncio to print.
+            # The failure that ended the session is raised, and logged by the connection loop.
+            await cancel_and_wait((publish, stats), "mqtt_task_failed", level="debug")
 
     async def _until_stopping(self, *tasks: asyncio.Task[None]) -> None:
         stop = asyncio.create_task(self._stopping.wait())
@@ -190,16 +204,22 @@ class MqttComponent:
             done, _ = await asyncio.wait({stop, *tasks}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             stop.cancel()
-        for task in tasks:
-            if task in done:
-                task.result()  # a failure ends the session (reconnect)
+        failed = [task for task in tasks if task in done and not task.cancelled() and task.exception() is not None]
+        if failed:
+            retrieve(failed[1:], "mqtt_task_failed")
+            failed[0].result()  # a failure ends the session (reconnect)
 
     async def _on_message(self, client: aiomqtt.Client, message: aiomqtt.Message) -> None:
-        verb = self.topics.verb(message.topic.value)
-        if verb is None:
+        parsed = self.topics.command(message.topic.value)
+        if parsed is None or not self.command_topics:
+            return
+        verb, level = parsed
+        sender = parse_sender(level, self.via, self.config.authenticated)
+        if isinstance(sender, str):
+            log.warning("mqtt_command_ignored", reason=sender)
             return
         payload = message.payload if isinstance(message.payload, bytes) else str(message.payload or "").encode()
-        request_id, reply = await self.commands.handle(verb, payload)
+        request_id, reply = await self.commands.handle(verb, payload, sender)
         await client.publish(self.topics.reply(request_id), reply.model_dump_json(), qos=self.config.qos)
 
     # -- alerts and outbox upkeep ------------------------------------------------------------

@@ -46,6 +46,27 @@ class MqttOutboxConfig(_Strict):
         return self
 
 
+class MqttVerbs(_Strict):
+    """Which command verbs this node accepts: each one can be switched off on its own."""
+
+    status: bool = True
+    pause: bool = True
+    resume: bool = True
+    stop: bool = True
+    add_leads: bool = True
+    add_dnc: bool = True
+
+
+class MqttLimits(_Strict):
+    """How much the commands may do: per message and per rolling minute (node-wide, every sender)."""
+
+    add_leads_per_message: int = Field(default=1000, ge=1, le=1000)
+    add_leads_per_minute: int = Field(default=10_000, ge=1)
+    add_dnc_per_message: int = Field(default=1000, ge=1, le=1000)
+    add_dnc_per_minute: int = Field(default=10_000, ge=1)
+    commands_per_minute: int = Field(default=600, ge=1, description="commands of every verb together")
+
+
 class MqttConfig(_Strict):
     """The MQTT broker connection, topics and payload options. Off unless `enabled = true`."""
 
@@ -63,6 +84,11 @@ class MqttConfig(_Strict):
     qos: Literal[1, 2] = 1
     include_numbers: bool = False
     commands: bool = True
+    # MQTT gives a subscriber no way to tell who published a message: commands are only as safe as
+    # the broker's authentication and ACL, so they are refused over an anonymous connection.
+    allow_unauthenticated_commands: bool = False
+    verbs: MqttVerbs = MqttVerbs()
+    limits: MqttLimits = MqttLimits()
     stats_interval_s: float = Field(default=5.0, gt=0)
     connect_timeout_s: float = Field(default=10.0, gt=0)
     ack_timeout_s: float = Field(default=30.0, gt=0)
@@ -88,3 +114,28 @@ class MqttConfig(_Strict):
     def identifier(self, node: str) -> str:
         """The MQTT client id: `client_id`, or `dialer-<node>`."""
         return self.client_id or f"dialer-{node}"
+
+    @property
+    def authenticated(self) -> bool:
+        """True when the dialer logs in to the broker with a username or a TLS client certificate."""
+        return self.username is not None or (self.tls.enabled and self.tls.cert_file is not None)
+
+    @property
+    def commands_accepted(self) -> bool:
+        """True when commands are on and may be taken from this broker connection."""
+        return self.enabled and self.commands and (self.authenticated or self.allow_unauthenticated_commands)
+
+    def warnings(self) -> list[str]:
+        """What `check-config` and the daemon's start say about this section (empty when all is well)."""
+        if not self.enabled or not self.commands:
+            return []
+        if not self.authenticated and self.allow_unauthenticated_commands:
+            return ["mqtt.allow_unauthenticated_commands = true: commands are taken from an unauthenticated "
+                    "broker connection, so anyone who can publish on the broker can pause campaigns and add "
+                    "leads and DNC entries; give the dialer a broker user (mqtt.username) or a TLS client "
+                    "certificate, and an ACL (config/mosquitto/dialer.acl)"]
+        if not self.authenticated:
+            return ["MQTT commands are refused: the broker connection is not authenticated (no mqtt.username, "
+                    "no TLS client certificate); set one up with an ACL (config/mosquitto/), or set "
+                    "mqtt.commands = false to silence this"]
+        return []

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import math
 import random
 import ssl
@@ -29,6 +30,7 @@ from aiomqtt.exceptions import MqttConnectError
 from paho.mqtt.reasoncodes import ReasonCode
 
 from dialer.mqtt.config import MqttConfig
+from dialer.tasks import cancel_and_wait
 
 log = structlog.get_logger("dialer.mqtt")
 
@@ -71,6 +73,21 @@ def tls_context(config: MqttConfig) -> ssl.SSLContext | None:
     if not tls.verify_hostname:
         context.check_hostname = False
     return context
+
+
+def broker_identity(config: MqttConfig) -> str:
+    """How the dialer is known to the broker, for the audit: its user, its client certificate
+    (SHA-256 fingerprint: the subject is not readable through the ssl module's public API), or none."""
+    parts = []
+    if config.username is not None:
+        parts.append(f"broker user {config.username!r}")
+    if config.tls.enabled and config.tls.cert_file is not None:
+        try:
+            der = ssl.PEM_cert_to_DER_cert(config.tls.cert_file.read_text(encoding="ascii"))
+            parts.append(f"client certificate sha256:{hashlib.sha256(der).hexdigest()[:16]}")
+        except (OSError, ValueError, UnicodeDecodeError):
+            parts.append(f"client certificate {config.tls.cert_file.name}")
+    return " with ".join(parts) if parts else "an anonymous broker connection"
 
 
 def describe_refusal(config: MqttConfig, code: object) -> str:
@@ -201,15 +218,10 @@ class Connection:
         try:
             done, _ = await asyncio.wait({work, watch}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in (work, watch):
-                if not task.done():
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
-        if work in done:
-            work.result()  # raises what the session raised (a failed publish: reconnect)
-        else:
-            watch.result()  # raises MqttError: the connection was lost
+            # Debug only: the failure that ended the session is raised below and logged by run().
+            await cancel_and_wait((work, watch), "mqtt_task_failed", level="debug")
+        # Raises what the session raised (a failed publish: reconnect), or MqttError: the connection was lost.
+        (work if work in done else watch).result()
 
     async def _watch_connection(self, client: aiomqtt.Client) -> None:
         # aiomqtt workaround (2.x): the message iterator is the only public API that ends when the

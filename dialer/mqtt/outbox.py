@@ -58,16 +58,17 @@ class Topics:
         return f"{self.prefix}alerts"
 
     @property
-    def commands(self) -> str:
-        """`cmd/+`: the subscription for every verb."""
-        return f"{self.prefix}cmd/+"
+    def commands(self) -> tuple[str, str]:
+        """`cmd/+` and `cmd/+/+`: the subscriptions for every verb, without and with a sender level."""
+        return f"{self.prefix}cmd/+", f"{self.prefix}cmd/+/+"
 
-    def verb(self, topic: str) -> str | None:
-        """The verb of a command topic, or None if the topic is not one."""
+    def command(self, topic: str) -> tuple[str, str | None] | None:
+        """(verb, sender level or None) of a command topic, or None if the topic is not one."""
         head = f"{self.prefix}cmd/"
         if not topic.startswith(head):
             return None
-        return topic[len(head):]
+        verb, _, sender = topic[len(head):].partition("/")
+        return verb, (sender if _ else None)
 
     def reply(self, request_id: str) -> str:
         """`reply/<request_id>`."""

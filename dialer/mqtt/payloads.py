@@ -7,7 +7,6 @@ the same when the message is sent again after a reconnect, so subscribers can dr
 
 from __future__ import annotations
 
-import re
 import uuid
 from pathlib import PurePath
 from typing import Annotated, Any, Literal
@@ -156,7 +155,7 @@ def call_payload(event: CallEvent, node: str, *, include_numbers: bool, event_id
     if event.recording:
         # The file name only: the folder is the PBX's business, and free text is masked like logs.
         # Asterisk closes the file at hangup even without a MixMonitorStop event (DESIGN.md).
-        recording = RecordingInfo(file=_mask_file_name(PurePath(event.recording).name),
+        recording = RecordingInfo(file=mask_text(PurePath(event.recording).name),
                                   state="closed" if ended or event.recording_closed else "recording")
     return CallPayload(
         event_id=event_id or new_event_id(),
@@ -183,15 +182,6 @@ def call_payload(event: CallEvent, node: str, *, include_numbers: bool, event_id
         recording=recording,
         detail=mask_text(event.detail) if event.detail else None,
     )
-
-
-# In a file name a number may touch a dot or a dash ("+14155550123.wav", "in-14155550123.wav"); a digit
-# run glued to a letter is part of an id (call ids are "c" + hex) and stays.
-_FILE_NUMBER = re.compile(r"(?<![A-Za-z0-9])\+?\d{7,15}(?!\d)")
-
-
-def _mask_file_name(name: str) -> str:
-    return _FILE_NUMBER.sub(lambda m: mask(m.group(0)), name)
 
 
 def _scalar(value: Any) -> JsonScalar:

@@ -24,6 +24,7 @@ from dialer.mqtt.config import MqttConfig
 from dialer.mqtt.connection import publish_acknowledged
 from dialer.mqtt.outbox import OutboxRow, fetch_unpublished, mark_published
 from dialer.store import Database
+from dialer.tasks import cancel_and_wait
 
 log = structlog.get_logger("dialer.mqtt.publisher")
 
@@ -97,8 +98,11 @@ class OutboxPublisher:
                 if acked.count >= MARK_EVERY or not window:
                     await self._mark(acked)
         finally:
-            for _, _, task in window:
-                task.cancel()
+            # Publishes that failed with the connection are done already: take their exceptions, or
+            # asyncio prints each one as a traceback when it is collected.
+            failed = await cancel_and_wait([task for _, _, task in window], "mqtt_publish_failed", level="debug")
+            if failed:
+                log.info("mqtt_publishes_unacknowledged", count=failed, note="sent again on the next connection")
             # Rows the broker acknowledged are published, even if the connection died since.
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._mark(acked))

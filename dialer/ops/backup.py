@@ -8,6 +8,8 @@ mode DELETE), checked with `PRAGMA integrity_check` before it takes the target's
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextlib
 import os
 import shutil
@@ -16,8 +18,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from dialer.crm import erasure
+from dialer.ops import reapply
 from dialer.ops.lock import DaemonLock
 from dialer.ops.perms import database_files
+from dialer.store import Database, StoreError
+from dialer.store import compliance_journal as journal
 from dialer.store.migrations import MIGRATIONS
 
 SQLITE_HEADER = b"SQLite format 3\0"
@@ -46,6 +52,10 @@ class RestoreResult:
 
     restored: DatabaseInfo
     previous_copy: Path | None  # the database as it was before, kept beside it
+    reapplied: tuple[str, ...] = ()  # compliance changes made after the backup, re-applied (masked)
+    skipped: tuple[str, ...] = ()  # journal entries not re-applied, and why
+    notes: tuple[str, ...] = ()
+    files_not_deleted: tuple[str, ...] = ()  # recordings of re-erased people that could not be deleted
 
 
 def check_database_file(path: Path) -> DatabaseInfo:
@@ -147,11 +157,14 @@ def backup(database: Path, target: Path) -> DatabaseInfo:
     return DatabaseInfo(target, info.size_bytes, info.schema_version, info.attempts, info.leads, info.open_attempts)
 
 
-def restore(source: Path, database: Path) -> RestoreResult:
+def restore(source: Path, database: Path, *, accept_journal_loss: bool = False) -> RestoreResult:
     """Replace `database` with the backup `source`; refuses (LockHeld) while a daemon uses it.
 
     The database as it was is kept beside it as `<name>.before-restore-<time>`. Attempts that were
     live when the backup was taken are reconciled by the daemon at its next start, like after a crash.
+    Erasures, opt-outs, DNC changes and consent revocations made after the backup are re-applied from
+    the compliance journal beside the database (`ops.reapply`: what, and when restore refuses
+    instead); nothing is replaced unless all of it worked.
     """
     info = check_database_file(source)
     if database.exists() and source.resolve() == database.resolve():
@@ -159,6 +172,10 @@ def restore(source: Path, database: Path) -> RestoreResult:
     lock = DaemonLock(database)
     lock.acquire()  # LockHeld: the daemon runs; and while we hold it no daemon can start
     try:
+        try:
+            changes = journal.read(journal.journal_path(database))
+        except journal.JournalError as exc:
+            raise BackupError(f"{exc}; restore refused") from None
         database.parent.mkdir(parents=True, exist_ok=True)
         previous = _keep_previous(database)
         owner = database.stat() if database.exists() else database.parent.stat()
@@ -167,6 +184,11 @@ def restore(source: Path, database: Path) -> RestoreResult:
             tmp = _copy_into(src, database.parent, database.name)
         finally:
             src.close()
+        try:
+            done, work = _reapply(tmp, changes, previous, accept_journal_loss)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         os.chmod(tmp, 0o640)
         if os.geteuid() == 0:  # run as root: give the file to the daemon's user, like the one it replaces
             with contextlib.suppress(OSError):
@@ -179,9 +201,58 @@ def restore(source: Path, database: Path) -> RestoreResult:
         _fsync_dir(database.parent)
     finally:
         lock.release()
+    not_deleted = erasure.delete_files(done.recording_files) if done.recording_files else []
     restored = DatabaseInfo(database, info.size_bytes, info.schema_version, info.attempts, info.leads,
                             info.open_attempts)
-    return RestoreResult(restored, previous)
+    return RestoreResult(restored, previous, tuple(done.lines), tuple(work.skipped), tuple(work.notes),
+                         tuple(not_deleted))
+
+
+def _reapply(tmp: Path, changes: journal.Journal, previous: Path | None,
+             accept_journal_loss: bool) -> tuple[reapply.Reapplied, reapply.ReapplyPlan]:
+    """Bring the restored copy to this dialer's schema, then re-apply what the backup lacks (one transaction)."""
+    _migrate(tmp)
+    conn = sqlite3.connect(tmp, isolation_level=None, timeout=30)
+    try:
+        conn.execute("PRAGMA foreign_keys=ON")
+        row = conn.execute("SELECT value FROM meta WHERE key = 'number_hash_key'").fetchone()
+        key_id = journal.key_id(bytes.fromhex(row[0])) if row else None
+        try:
+            work = reapply.plan(changes, journal.marks(conn), reapply.read_marks(previous), key_id,
+                                accept_journal_loss=accept_journal_loss)
+        except reapply.ReapplyRefused as exc:
+            raise BackupError(str(exc)) from None
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            done = reapply.apply(conn, work.apply, time.time())
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("PRAGMA journal_mode=DELETE")  # a single self-contained file again
+    finally:
+        conn.close()
+    with open(tmp, "rb") as handle:
+        os.fsync(handle.fileno())
+    return done, work
+
+
+def _migrate(path: Path) -> None:
+    """Apply this dialer's migrations to a restored copy (it may be from an older version), so the
+    re-applied changes land in the schema the daemon will use. In a thread: restore may be called
+    from a running event loop."""
+    async def migrate() -> None:
+        async with Database.open(path, create=False):
+            pass
+
+    def run() -> None:
+        asyncio.run(migrate())
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        try:
+            pool.submit(run).result()
+        except StoreError as exc:
+            raise BackupError(f"{exc}; restore refused") from None
 
 
 def _keep_previous(database: Path) -> Path | None:
@@ -199,7 +270,9 @@ def _keep_previous(database: Path) -> Path | None:
         # Too damaged to read (maybe why it is being restored): keep its files byte for byte.
         for path in database_files(database):
             if path.exists():
-                shutil.copy2(path, path.with_name(path.name.replace(database.name, name, 1)))
+                kept = path.with_name(path.name.replace(database.name, name, 1))
+                shutil.copy2(path, kept)
+                os.chmod(kept, 0o600)  # copy2 copies the mode too, maybe a loose one
         return database.with_name(name)
     kept = database.with_name(name)
     os.replace(tmp, kept)

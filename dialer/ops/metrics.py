@@ -22,6 +22,7 @@ from prometheus_client import Counter, Gauge, Histogram, start_http_server
 from dialer.alerts import Alert
 from dialer.events import CallEvent
 from dialer.ops.config import MetricsConfig
+from dialer.tasks import background
 from dialer.tracker import CallState
 
 if TYPE_CHECKING:
@@ -92,14 +93,14 @@ class MetricsServer:
         else:
             self.port = int(self._server.server_address[1])
             log.info("metrics_listening", address=self.config.address, port=self.port)
-        self._task = asyncio.create_task(self._refresh(), name="metrics-refresh")
+        self._task = background(self._refresh(), "metrics-refresh")
 
     async def stop(self) -> None:
         """Stop refreshing and serving."""
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, Exception):  # a failure was logged (tasks.background)
                 await task
         server, self._server = self._server, None
         if server is not None:

@@ -12,8 +12,10 @@ import os
 import stat
 from collections.abc import Iterable
 from pathlib import Path
+from typing import IO, Literal
 
 DAEMON_UMASK = 0o027
+PRIVATE_FILE_MODE = 0o640  # owner and the dialer's group (backups are 0600: they leave the host)
 
 
 def database_files(database: Path) -> list[Path]:
@@ -41,3 +43,26 @@ def restrict_umask() -> int:
     old = os.umask(DAEMON_UMASK)
     os.umask(old | DAEMON_UMASK)
     return old
+
+
+def open_private(path: Path, mode: Literal["w", "a"] = "w", *, file_mode: int = PRIVATE_FILE_MODE,
+                 newline: str | None = None) -> IO[str]:
+    """Open a text file the dialer writes numbers into (an export, a log, a lead list): created with
+    `file_mode`, and an existing file brought to it too (`open()` would keep a 0644 file 0644).
+
+    The mode is set on the open descriptor (fchmod), so a file swapped in between cannot be touched.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | (os.O_APPEND if mode == "a" else os.O_TRUNC)
+    fd = os.open(path, flags, file_mode)
+    try:
+        if stat.S_IMODE(os.fstat(fd).st_mode) != file_mode:
+            os.fchmod(fd, file_mode)
+    except PermissionError:
+        # Someone else's file: acceptable only if it is private already.
+        if stat.S_IMODE(os.fstat(fd).st_mode) & 0o007:
+            os.close(fd)
+            raise
+    except BaseException:
+        os.close(fd)
+        raise
+    return open(fd, mode, encoding="utf-8", newline=newline, closefd=True)

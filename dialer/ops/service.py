@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from dialer.ops.notify import Notifier
 from dialer.ops.watchdog import Watchdog, watchdog_interval_s
+from dialer.tasks import background
 
 STATUS_INTERVAL_S = 2.0
 _MAX_NAMES = 5
@@ -74,7 +75,7 @@ class SystemdService:
         self._last = self._line()
         self.notifier.ready(self._last)
         if self._task is None and self.notifier.enabled:
-            self._task = asyncio.create_task(self._refresh(), name="systemd-status")
+            self._task = background(self._refresh(), "systemd-status")
 
     def reloading(self) -> None:
         """RELOADING=1 (the config is being re-read)."""
@@ -123,7 +124,7 @@ class SystemdService:
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, Exception):  # a failure was logged (tasks.background)
                 await task
         await self.watchdog.stop()
         self.notifier.close()

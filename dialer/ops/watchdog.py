@@ -13,6 +13,7 @@ import os
 from collections.abc import Mapping
 
 from dialer.ops.notify import Notifier
+from dialer.tasks import background
 
 
 def watchdog_interval_s(environ: Mapping[str, str] | None = None, pid: int | None = None) -> float | None:
@@ -50,7 +51,7 @@ class Watchdog:
     def start(self) -> None:
         """Start pinging (no-op when the watchdog is off)."""
         if self.enabled and self._task is None:
-            self._task = asyncio.create_task(self._run(), name="systemd-watchdog")
+            self._task = background(self._run(), "systemd-watchdog")
 
     async def _run(self) -> None:
         assert self.interval_s is not None
@@ -64,5 +65,5 @@ class Watchdog:
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, Exception):  # a failure was logged (tasks.background)
                 await task

@@ -4,8 +4,12 @@ For each pending row (written with the call's final outcome, so also those left 
 wait until Asterisk has closed the file (MixMonitorStop seen, else its size and mtime stay put for
 `settle_s`), check it (`wavcheck`), move it into the archive (`files`), store its metadata. A file
 that never appears is `missing` after `close_timeout_s`; a file that fails a check is archived as it
-is and marked `broken`. Both raise an alert and are listed by `dialer recordings missing`; neither
-holds up other recordings or the dialing. Storage failures (disk full, permission denied) raise one
+is and marked `broken`. A spool entry that is not a plain file of its own (a symbolic link, a FIFO,
+a device, a directory, a file with other hard links, or a path outside the spool) is never opened,
+moved or changed: it is marked `broken` ("refused: ...; left alone in the spool") with a
+`recording_refused` alert naming it, masked (see `files` for how the checks are made on the open
+descriptor). All of them raise an alert and are listed by `dialer recordings missing`; none holds up
+other recordings or the dialing. Storage failures (disk full, permission denied) raise one
 alert naming the path per episode, keep the row pending for a retry every `retry_interval_s`, and
 pause dialing while they last if `on_storage_error = "pause"`.
 """
@@ -17,19 +21,31 @@ import contextlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 
 import structlog
 
 from dialer.clock import Clock
 from dialer.engine import Engine
+from dialer.logs import mask_text
 from dialer.recordings import store
 from dialer.recordings.config import RecordingsConfig
-from dialer.recordings.files import STORAGE_ERRNOS, SourceChanged, StorageError, archive, storage_error
-from dialer.recordings.paths import UnsafePath, archive_file, local_source
+from dialer.recordings.files import (
+    STORAGE_ERRNOS,
+    SourceChanged,
+    SpoolFile,
+    StorageError,
+    UnsafeEntry,
+    archive,
+    archived_file,
+    checked_spool_file,
+    storage_error,
+)
+from dialer.recordings.paths import UnsafePath, archive_relative, spool_relative
 from dialer.recordings.retention import purge
-from dialer.recordings.wavcheck import WavFacts, inspect
+from dialer.recordings.wavcheck import WavFacts, inspect, inspect_file
 from dialer.store import Database
+from dialer.tasks import background
 
 log = structlog.get_logger("dialer.recordings")
 
@@ -57,7 +73,19 @@ class _Failed:
     error: StorageError
 
 
-Step = store.Result | _Wait | _Failed
+@dataclass(frozen=True, slots=True)
+class _Refused:
+    """A spool entry the archiver will not touch (outside the spool, a link, a FIFO, ...)."""
+
+    result: store.Result
+
+
+Step = store.Result | _Wait | _Failed | _Refused
+
+
+def _result(row: store.Pending, facts: WavFacts, path: Path) -> store.Result:
+    status = "archived" if facts.problem is None else "broken"
+    return store.Result(row.call_id, status, facts.problem, str(path), facts.bytes, facts.duration_s, facts.sha256)
 
 
 class Archiver:
@@ -93,7 +121,7 @@ class Archiver:
             if error is not None:
                 self._storage_failed(error, waiting=0)
         self._next_purge = self.clock.monotonic()
-        self._task = asyncio.create_task(self._run(), name="recordings-archiver")
+        self._task = background(self._run(), "recordings-archiver")
 
     async def stop(self) -> None:
         """Archive what the last calls left (up to the close timeout), then stop; the rest waits
@@ -158,11 +186,13 @@ class Archiver:
             self._seen.pop(stale, None)
         due = [row for row in rows if self._not_before.get(row.call_id, 0.0) <= mono]
         steps = await asyncio.to_thread(self._look_all, due, self.settings, self.clock.now(), mono, dict(self._seen))
-        results = []
+        results: list[tuple[store.Pending, store.Result, str | None]] = []
         failures = []
         for row, step in zip(due, steps, strict=True):
-            if isinstance(step, store.Result):
-                results.append((row, step))
+            if isinstance(step, store.Result | _Refused):
+                refused = isinstance(step, _Refused)
+                results.append((row, step.result if isinstance(step, _Refused) else step,
+                                "recording_refused" if refused else None))
                 self._seen.pop(row.call_id, None)
                 self._not_before.pop(row.call_id, None)
             elif isinstance(step, _Wait):
@@ -176,7 +206,7 @@ class Archiver:
             await self._record(results)
         if failures:
             self._storage_failed(failures[0], waiting=len(failures))
-        elif self._failing is not None and any(r.path for _, r in results):
+        elif self._failing is not None and any(r.path for _, r, _ in results):
             self._storage_recovered()
         if len(rows) >= BATCH:
             return self.clock.monotonic()  # more rows behind this batch
@@ -193,68 +223,83 @@ class Archiver:
     def _look(self, row: store.Pending, settings: RecordingsConfig, now: float, mono: float,
               seen: _Seen | None) -> Step:
         try:
-            source = local_source(settings, row.source_path)
-            target = archive_file(settings.archive_dir, row.created_at, row.campaign_id, row.call_id)
+            relative = spool_relative(settings, row.source_path)
+            target_relative = archive_relative(row.created_at, row.campaign_id, row.call_id)
         except UnsafePath as exc:
-            return store.Result(row.call_id, "broken", f"not collected: {exc}", None, None, None, None)
+            return _Refused(store.Result(row.call_id, "broken", mask_text(f"not collected: {exc}"),
+                                         None, None, None, None))
+        spool_path = settings.local_spool.joinpath(*relative.parts)
+        target = settings.archive_dir.joinpath(*target_relative.parts)
         try:
-            st = os.stat(source)
+            with checked_spool_file(settings.local_spool, relative, twin=target) as source:
+                if source.st.st_nlink == 2:
+                    # A crash after the file was linked into the archive, before it left the spool.
+                    facts = inspect_file(source.handle, row.expected_s, settings.duration_tolerance_s)
+                    source.remove()
+                    return _result(row, facts, target)
+                if not row.stop_seen:
+                    look = _Seen(source.st.st_size, source.st.st_mtime_ns, mono)
+                    if seen is None or (seen.size, seen.mtime_ns) != (look.size, look.mtime_ns):
+                        return _Wait(mono + settings.settle_s, look)
+                    if mono - seen.at < settings.settle_s:
+                        return _Wait(seen.at + settings.settle_s)
+                return self._archive(row, source, target_relative, settings)
         except FileNotFoundError:
-            if target.exists():
+            moved = archived_file(settings.archive_dir, target_relative)
+            if moved is not None:
                 # A crash after the move and before the row was updated: finish from the archive.
-                return self._checked(row, target, settings, moved=True)
+                try:
+                    return _result(row, inspect(moved, row.expected_s, settings.duration_tolerance_s), moved)
+                except OSError as exc:
+                    return _Failed(storage_error(exc, moved))
             if now - row.created_at >= settings.close_timeout_s:
                 return store.Result(row.call_id, "missing",
-                                    f"no file at {source} {settings.close_timeout_s:g} s after the call ended",
-                                    None, None, None, None)
+                                    mask_text(f"no file at {spool_path} {settings.close_timeout_s:g} s after the "
+                                              "call ended"), None, None, None, None)
             return _Wait(mono + min(settings.settle_s, settings.close_timeout_s / 10))
+        except UnsafeEntry as exc:
+            # Never opened, moved, changed or removed: a person must look at it.
+            return _Refused(store.Result(row.call_id, "broken", mask_text(f"refused: {exc}; left alone in the spool"),
+                                         None, None, None, None))
         except OSError as exc:
-            return _Failed(storage_error(exc, source))
-        if not row.stop_seen:
-            look = _Seen(st.st_size, st.st_mtime_ns, mono)
-            if seen is None or (seen.size, seen.mtime_ns) != (look.size, look.mtime_ns):
-                return _Wait(mono + settings.settle_s, look)
-            if mono - seen.at < settings.settle_s:
-                return _Wait(seen.at + settings.settle_s)
-        return self._checked(row, source, settings, moved=False, target=target)
+            return _Failed(storage_error(exc, spool_path))
 
-    def _checked(self, row: store.Pending, path: Path, settings: RecordingsConfig, *, moved: bool,
-                 target: Path | None = None) -> Step:
+    def _archive(self, row: store.Pending, source: SpoolFile, target_relative: PurePath,
+                 settings: RecordingsConfig) -> Step:
         try:
-            facts: WavFacts = inspect(path, row.expected_s, settings.duration_tolerance_s)
+            facts: WavFacts = inspect_file(source.handle, row.expected_s, settings.duration_tolerance_s)
         except OSError as exc:
-            return _Failed(storage_error(exc, path))
-        if not moved:
-            assert target is not None
-            try:
-                archive(path, target, facts.sha256)
-            except SourceChanged:
+            return _Failed(storage_error(exc, source.path))
+        try:
+            target = archive(source, settings.archive_dir, target_relative, facts.sha256)
+        except SourceChanged:
+            return _Wait(self.clock.monotonic() + settings.settle_s)
+        except StorageError as exc:
+            if exc.code not in STORAGE_ERRNOS:
+                log.warning("recording_archive_retry", call_id=row.call_id, error=str(exc))
                 return _Wait(self.clock.monotonic() + settings.settle_s)
-            except StorageError as exc:
-                if exc.code not in STORAGE_ERRNOS:
-                    log.warning("recording_archive_retry", call_id=row.call_id, error=str(exc))
-                    return _Wait(self.clock.monotonic() + settings.settle_s)
-                return _Failed(exc)
-            path = target
-        status = "archived" if facts.problem is None else "broken"
-        return store.Result(row.call_id, status, facts.problem, str(path), facts.bytes, facts.duration_s, facts.sha256)
+            return _Failed(exc)
+        return _result(row, facts, target)
 
     # -- results, alerts, storage episodes ------------------------------------------------------------
 
-    async def _record(self, results: list[tuple[store.Pending, store.Result]]) -> None:
+    async def _record(self, results: list[tuple[store.Pending, store.Result, str | None]]) -> None:
         async with self.db.write() as tx:
-            await store.record_results(tx, [r for _, r in results], self.clock.now())
-        for row, result in results:
+            await store.record_results(tx, [r for _, r, _ in results], self.clock.now())
+        for row, result, kind in results:
             if result.status == "archived":
                 log.info("recording_archived", call_id=row.call_id, campaign=row.campaign_id, path=result.path,
                          bytes=result.bytes, duration_s=result.duration_s)
                 continue
-            what = "is missing" if result.status == "missing" else "is broken"
+            what = {"missing": "is missing", "recording_refused": "was not collected"}.get(
+                kind or result.status, "is broken")
             kept = f"; kept as it is at {result.path}" if result.path else ""
+            # The path may be one the PBX chose (the Recording header): masked like a log line.
             self.engine.alert(
-                f"recording_{result.status}",
-                f"recording of call {row.call_id} (campaign {row.campaign_id}) {what}: {result.problem}{kept}",
-                call_id=row.call_id, campaign=row.campaign_id, path=result.path or row.source_path,
+                kind or f"recording_{result.status}",
+                mask_text(f"recording of call {row.call_id} (campaign {row.campaign_id}) {what}: "
+                          f"{result.problem}{kept}"),
+                call_id=row.call_id, campaign=row.campaign_id, path=mask_text(result.path or row.source_path),
             )
 
     def _storage_failed(self, error: StorageError, waiting: int) -> None:
@@ -301,7 +346,8 @@ def _probe(archive_dir: Path) -> StorageError | None:
     probe = archive_dir / f".probe-{os.getpid()}"
     try:
         archive_dir.mkdir(parents=True, exist_ok=True, mode=0o750)
-        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        probe.unlink(missing_ok=True)  # left by a crash (a link there is removed, never followed)
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         try:
             os.write(fd, b"dialer recordings probe\n")
             os.fsync(fd)

@@ -27,11 +27,12 @@ def spool_file(config: RecordingsConfig, call_id: str) -> str:
     return str(PurePosixPath(config.spool_dir) / f"{call_id}.wav")
 
 
-def local_source(config: RecordingsConfig, asterisk_path: str) -> Path:
-    """The file Asterisk reported, as this process sees it; refuses anything outside the spool.
+def spool_relative(config: RecordingsConfig, asterisk_path: str) -> PurePosixPath:
+    """Where inside the spool the file Asterisk reported is; refuses anything outside the spool.
 
     The dialer moves and deletes this file, so a path from the wire (the DialerAnswered
-    `Recording` header) must never name a file elsewhere on the host.
+    `Recording` header) must never name a file elsewhere on the host. (A link *inside* the spool
+    that points elsewhere is refused when the file is opened: `files.open_spool_file`.)
     """
     path = PurePosixPath(asterisk_path)
     if not path.is_absolute() or ".." in path.parts:
@@ -42,15 +43,25 @@ def local_source(config: RecordingsConfig, asterisk_path: str) -> Path:
         raise UnsafePath(f"recording path {asterisk_path!r} is outside the spool dir {config.spool_dir}") from None
     if not relative.parts or relative.suffix.lower() != ".wav":
         raise UnsafePath(f"recording path {asterisk_path!r} does not name a .wav file")
-    return config.local_spool.joinpath(*relative.parts)
+    return relative
+
+
+def local_source(config: RecordingsConfig, asterisk_path: str) -> Path:
+    """The file Asterisk reported, as this process sees it; refuses anything outside the spool."""
+    return config.local_spool.joinpath(*spool_relative(config, asterisk_path).parts)
+
+
+def archive_relative(created_at: float, campaign: str, call_id: str) -> PurePosixPath:
+    """`<YYYY>/<MM>/<DD>/<campaign>/<call_id>.wav` inside the archive, the date in UTC."""
+    _check_name(call_id, _CALL_ID, "call id")
+    _check_name(campaign, _CAMPAIGN, "campaign")
+    day = datetime.fromtimestamp(created_at, UTC)
+    return PurePosixPath(f"{day:%Y}", f"{day:%m}", f"{day:%d}", campaign, f"{call_id}.wav")
 
 
 def archive_file(archive_dir: Path, created_at: float, campaign: str, call_id: str) -> Path:
     """`<archive>/<YYYY>/<MM>/<DD>/<campaign>/<call_id>.wav`, the date in UTC."""
-    _check_name(call_id, _CALL_ID, "call id")
-    _check_name(campaign, _CAMPAIGN, "campaign")
-    day = datetime.fromtimestamp(created_at, UTC)
-    return archive_dir / f"{day:%Y}" / f"{day:%m}" / f"{day:%d}" / campaign / f"{call_id}.wav"
+    return archive_dir.joinpath(*archive_relative(created_at, campaign, call_id).parts)
 
 
 def _check_name(value: str, pattern: re.Pattern[str], what: str) -> None:

@@ -10,6 +10,7 @@ import struct
 import wave
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 _BLOCK = 1 << 20
 
@@ -25,22 +26,31 @@ class WavFacts:
 
 
 def inspect(path: Path, expected_s: float | None, tolerance_s: float) -> WavFacts:
+    """`inspect_file` on the file at `path` (a file of the archive: the spool is read through an
+    already checked descriptor, see `files.SpoolFile`)."""
+    with path.open("rb") as handle:
+        return inspect_file(handle, expected_s, tolerance_s)
+
+
+def inspect_file(handle: BinaryIO, expected_s: float | None, tolerance_s: float) -> WavFacts:
     """Hash the file and check it: the header parses, the audio is all there, not empty, and its
     duration agrees with the call's talk time (`expected_s`, None when unknown) within `tolerance_s`.
 
-    Raises OSError when the file cannot be read (the caller decides what that means).
+    Reads `handle` (seekable, binary) from its start. Raises OSError when it cannot be read (the
+    caller decides what that means).
     """
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        head = handle.read(_BLOCK)
-        digest.update(head)
-        size = len(head)
-        while block := handle.read(_BLOCK):
-            digest.update(block)
-            size += len(block)
+    handle.seek(0)
+    head = handle.read(_BLOCK)
+    digest.update(head)
+    size = len(head)
+    while block := handle.read(_BLOCK):
+        digest.update(block)
+        size += len(block)
     sha = digest.hexdigest()
     try:
-        with wave.open(str(path), "rb") as wav:
+        handle.seek(0)
+        with wave.open(handle, "rb") as wav:
             frame_bytes = wav.getnchannels() * wav.getsampwidth()
             rate = wav.getframerate()
             declared_frames = wav.getnframes()

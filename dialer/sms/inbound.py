@@ -22,6 +22,7 @@ from dialer.config.models import Config
 from dialer.numbers import NumberError, mask, normalise
 from dialer.store import Database
 from dialer.store import compliance as compliance_store
+from dialer.tasks import background
 
 log = structlog.get_logger("dialer.sms")
 
@@ -94,7 +95,7 @@ class InboundHandler:
         inbound = parse(message, self.config)
         if inbound is None:
             return
-        task = asyncio.get_running_loop().create_task(self.record(inbound))
+        task = background(self.record(inbound), "sms-inbound")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

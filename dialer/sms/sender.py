@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import secrets
 import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from dialer.clock import Clock, to_datetime
 from dialer.compliance import AbandonStats, Channel, CompliancePolicy, Decision, GateRequest
 from dialer.config.models import CampaignConfig, Config
 from dialer.events import CallEvent, TxHook
+from dialer.ids import readable_token
 from dialer.numbers import NumberType, PhoneNumber, mask, number_hash
 from dialer.outcome import Disposition
 from dialer.pacer import TokenBucket
@@ -40,6 +40,7 @@ from dialer.sms.template import MissingPlaceholder, parse_template, template_val
 from dialer.store import Database, Tx
 from dialer.store import calls as store
 from dialer.store import compliance as compliance_store
+from dialer.tasks import background
 from dialer.tracker import CallState
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ STATES_TTL_S = 1.0
 
 def new_message_id() -> str:
     """A fresh id for one message: the attempt's call id and the action's ActionID."""
-    return "m" + secrets.token_hex(10)
+    return readable_token("m")
 
 
 def sms_policy(config: Config, campaign: str) -> CompliancePolicy:
@@ -116,7 +117,7 @@ class SmsSender:
     async def start(self) -> None:
         """Settle messages left unanswered by a previous run, then start the loop."""
         await self._settle_unfinished()
-        self._task = asyncio.create_task(self._run(), name="sms-sender")
+        self._task = background(self._run(), "sms-sender")
 
     async def stop(self) -> None:
         """Send nothing new; wait (up to the AMI action timeout) for answers, record everything."""

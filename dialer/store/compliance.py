@@ -17,6 +17,7 @@ from dialer.compliance.model import AbandonStats, Channel, ConsentRecord, Number
 from dialer.compliance.opening import utc_iso
 from dialer.numbers import mask, number_hash
 from dialer.outcome import LIVE_ANSWER, Disposition
+from dialer.store import compliance_journal as journal
 from dialer.store.calls import number_histories
 from dialer.store.db import Row, Tx
 
@@ -115,6 +116,10 @@ def _add_dnc(conn: sqlite3.Connection, entries: Sequence[NewDncEntry], stamp: Ch
         until = "" if e.expires_at is None else f" until {utc_iso(e.expires_at)}"
         _audit_change(conn, stamp, "dnc_add", e.number, e.campaign, f"dnc.{e.kind.value}",
                       f"added from {e.source}{until}")
+    items = [{"number": e.number, "hash": number_hash(e.number, stamp.hash_key), "list": e.kind.value,
+              "campaign": e.campaign, "source": e.source, "expires_at": e.expires_at} for e in entries]
+    journal.record_all(conn, "dnc_add", stamp.now, stamp.actor,
+                       [{"entries": items[i:i + journal.CHUNK]} for i in range(0, len(items), journal.CHUNK)])
     return revision
 
 
@@ -143,6 +148,11 @@ def _remove_dnc(conn: sqlite3.Connection, numbers: Sequence[str], kind: DncKind,
             removed += cursor.rowcount
             _audit_change(conn, stamp, "dnc_remove", number, campaign, f"dnc.{kind.value}",
                           f"removed {cursor.rowcount} entr{'y' if cursor.rowcount == 1 else 'ies'}")
+    if removed:
+        items = [{"number": n, "hash": number_hash(n, stamp.hash_key)} for n in numbers]
+        journal.record_all(conn, "dnc_remove", stamp.now, stamp.actor,
+                           [{"numbers": items[i:i + journal.CHUNK], "list": kind.value, "campaign": campaign}
+                            for i in range(0, len(items), journal.CHUNK)])
     return removed
 
 
@@ -226,7 +236,7 @@ async def list_dnc(tx: Tx, kind: DncKind | None = None, campaign: str | None = N
 # -- the suppression list (erased numbers) -----------------------------------------------------------
 
 
-def add_suppressions(conn: sqlite3.Connection, hashes: Sequence[str], now: float) -> int:
+def add_suppressions(conn: sqlite3.Connection, hashes: Sequence[str], now: float, actor: str = "dialer") -> int:
     """Put number hashes on the suppression list (on the database thread, inside the caller's
     transaction); they take a DNC revision, so a running daemon applies them before its next claim."""
     revision = _next_revision(conn)
@@ -235,6 +245,9 @@ def add_suppressions(conn: sqlite3.Connection, hashes: Sequence[str], now: float
         "ON CONFLICT (number_hash) DO NOTHING",
         [(h, now, revision) for h in hashes],
     )
+    # An erasure survives a restore: its line holds only the hashes, and the journal forgets the numbers.
+    journal.record(conn, "erase", now, actor, {"hashes": list(hashes)})
+    journal.scrub(conn, hashes)
     return revision
 
 
@@ -276,6 +289,13 @@ def _add_consents(conn: sqlite3.Connection, consents: Sequence[NewConsent], stam
     for c in consents:
         _audit_change(conn, stamp, "consent_add", c.number, c.scope, "consent",
                       f"consent from {c.source}" + (" (revoked)" if c.revoked_at is not None else ""))
+    revoked = [{"number": c.number, "hash": number_hash(c.number, stamp.hash_key), "source": c.source,
+                "granted_at": c.granted_at, "scope": c.scope, "expires_at": c.expires_at,
+                "channel": c.channel.value if c.channel else None, "revoked_at": c.revoked_at}
+               for c in consents if c.revoked_at is not None]
+    if revoked:  # a revocation on record survives a restore; a consent given may be lost with it (safe)
+        journal.record_all(conn, "consent_revoked", stamp.now, stamp.actor,
+                           [{"consents": revoked[i:i + journal.CHUNK]} for i in range(0, len(revoked), journal.CHUNK)])
     return len(consents)
 
 
@@ -304,6 +324,8 @@ def _revoke_consent(conn: sqlite3.Connection, number: str, scope: str | None, so
         )
     _audit_change(conn, stamp, "consent_revoke", number, scope, "consent",
                   f"revoked {revoked} consent record(s) ({source})")
+    journal.record(conn, "consent_revoke", stamp.now, stamp.actor,
+                   {"number": number, "hash": number_hash(number, stamp.hash_key), "scope": scope, "source": source})
     return revoked
 
 
@@ -455,3 +477,12 @@ def chunks(items: Sequence[str], size: int = _CHUNK) -> Iterable[Sequence[str]]:
     """`items` in slices of at most `size` (for IN lists)."""
     for start in range(0, len(items), size):
         yield items[start:start + size]
+
+
+# -- the same changes for work already on the database thread ---------------------------------------
+# (restore re-applies journaled changes with these on the restored copy, in one sqlite3 transaction)
+
+add_dnc_rows = _add_dnc
+remove_dnc_rows = _remove_dnc
+add_consent_rows = _add_consents
+revoke_consent_rows = _revoke_consent

@@ -52,7 +52,7 @@ class Broker:
     """One broker process. `users` turns on password authentication (mosquitto only)."""
 
     def __init__(self, workdir: Path, *, users: dict[str, str] | None = None, acl_file: Path | None = None,
-                 tls: tuple[Path, Path] | None = None) -> None:
+                 tls: tuple[Path, Path] | None = None, client_ca: Path | None = None) -> None:
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
@@ -61,9 +61,11 @@ class Broker:
         self.users = dict(users) if users is not None else None
         self.acl_file = acl_file
         self.tls = tls  # (certificate, key) for a TLS listener
+        self.client_ca = client_ca  # TLS clients must show a certificate of this CA; its CN is the user
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = workdir / "broker.log"
-        if self.kind != "mosquitto" and (users is not None or acl_file is not None or tls is not None):
+        if self.kind != "mosquitto" and (users is not None or acl_file is not None or tls is not None
+                                         or client_ca is not None):
             import pytest
 
             pytest.skip("needs mosquitto (password file, ACL or TLS)")
@@ -148,11 +150,15 @@ class Broker:
         lines = [f"user {getpass.getuser()}", f"listener {self.port} {self.host}", "persistence false",
                  "log_dest stderr",
                  "log_type error", "log_type warning", "log_type notice", "log_type information",
+                 "log_type subscribe",
                  "max_queued_messages 100000"]
         if self.tls is not None:
             cert, key = self.tls
             lines += [f"certfile {cert}", f"keyfile {key}"]
-        if self.users is None:
+        if self.client_ca is not None:
+            lines += [f"cafile {self.client_ca}", "require_certificate true", "use_identity_as_username true",
+                      "allow_anonymous false"]
+        elif self.users is None:
             lines.append("allow_anonymous true")
         else:
             lines += ["allow_anonymous false", f"password_file {self._write_passwords()}"]

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -144,14 +144,20 @@ class Watcher:
 
 async def send_command(broker: Broker, verb: str, payload: bytes | dict[str, Any], *, request_id: str,
                        prefix: str = "dialer/test/", username: str | None = None,
-                       password: str | None = None) -> dict[str, Any]:
-    """Publish `cmd/<verb>` as an operator and return the reply from `reply/<request_id>`."""
+                       password: str | None = None, sender: str | None = None,
+                       before: Sequence[tuple[str, bytes]] = ()) -> dict[str, Any]:
+    """Publish `cmd/<verb>` (or `cmd/<verb>/<sender>`) as an operator and return the reply from
+    `reply/<request_id>`. `before`: (topic suffix, payload) published first on the same connection
+    (a broker keeps one client's messages in order, so the dialer sees them before this one)."""
     body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
     async with aiomqtt.Client(broker.host, broker.port, username=username, password=password,
                               identifier=f"operator-{uuid.uuid4().hex[:8]}", timeout=5) as client:
         reply_topic = f"{prefix}reply/{request_id}"
         await client.subscribe(reply_topic, qos=1)
-        await client.publish(f"{prefix}cmd/{verb}", body, qos=1)
+        for suffix, early in before:
+            await client.publish(f"{prefix}{suffix}", early, qos=1)
+        topic = f"{prefix}cmd/{verb}" + (f"/{sender}" if sender is not None else "")
+        await client.publish(topic, body, qos=1)
         async with asyncio.timeout(WAIT_S):
             async for message in client.messages:
                 if message.topic.value != reply_topic:
@@ -194,7 +200,7 @@ async def running_daemon(config: Config) -> AsyncIterator[Daemon]:
                     task.result()
                 await asyncio.sleep(0.01)
             component = mqtt_of(daemon)
-            await component.connection.connected.wait()
+            await component.session_ready.wait()  # connected, subscribed (or not) to commands
         yield daemon
     finally:
         daemon.stop()

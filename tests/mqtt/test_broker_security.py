@@ -31,7 +31,7 @@ async def test_the_example_acl_lets_only_the_operator_command(tmp_path, sim):
             async with aiomqtt.Client(broker.host, broker.port, username="watcher", password=USERS["watcher"]) as c:
                 await c.publish("dialer/test/cmd/pause", b'{"request_id": "w1", "campaign": "c1"}', qos=1)
             reply = await send_command(broker, "status", {"request_id": "o1"}, request_id="o1",
-                                       username="operator", password=USERS["operator"])
+                                       username="operator", password=USERS["operator"], sender="operator")
             assert reply["ok"] is True
             assert reply["result"]["campaigns"] == {"c1": "active"}
             assert mqtt_of(daemon).commands.handled == 1
@@ -56,7 +56,9 @@ async def test_tls_with_the_broker_certificate_and_a_clear_error_with_the_wrong_
     other, _ = _certificate(tmp_path, "other")
     broker = Broker(tmp_path / "broker", tls=(cert, key)).start()
     try:
-        config = mqtt_config(tmp_path, sim, broker, tls={"enabled": True, "ca_file": str(cert)})
+        # Server-verified TLS but no client certificate: the dialer is anonymous to this broker.
+        config = mqtt_config(tmp_path, sim, broker, tls={"enabled": True, "ca_file": str(cert)},
+                             allow_unauthenticated_commands=True)
         async with running_daemon(config) as daemon:
             reply = await _status_over_tls(broker, cert)
             assert reply["ok"] is True

@@ -1,4 +1,6 @@
-"""Commands over MQTT against the running daemon: each verb works; a bad payload changes nothing."""
+"""Commands over MQTT against the running daemon: each verb works; a bad payload changes nothing but
+its audit row. These run over an anonymous test broker, so they allow unauthenticated commands
+(test_command_security.py has the authenticated and the refused cases)."""
 
 from __future__ import annotations
 
@@ -10,8 +12,13 @@ from tests.e2e.conftest import ANSWERED, number, rows
 from tests.mqtt.conftest import Watcher, mqtt_config, mqtt_of, running_daemon, send_command
 
 
+def open_config(tmp_path, sim, broker, **mqtt):
+    """The MQTT test config with commands allowed over the anonymous test broker."""
+    return mqtt_config(tmp_path, sim, broker, allow_unauthenticated_commands=True, **mqtt)
+
+
 async def test_pause_add_leads_resume_stop_and_status(tmp_path, sim, broker):
-    config = mqtt_config(tmp_path, sim, broker)
+    config = open_config(tmp_path, sim, broker)
     async with running_daemon(config) as daemon, Watcher(broker) as watcher:
         status = await send_command(broker, "status", {"request_id": "s1"}, request_id="s1")
         ReplyPayload.model_validate(status)
@@ -42,9 +49,11 @@ async def test_pause_add_leads_resume_stop_and_status(tmp_path, sim, broker):
         assert stopped["result"] == {"campaign": "c1", "state": "finished", "previous": "active"}
         await watcher.wait_for(lambda: watcher.on("/campaigns/c1/stats")[-1].data["state"] == "finished")
         assert mqtt_of(daemon).commands.handled == 5
-    audit = await rows(config, "SELECT detail, actor FROM audit WHERE kind = 'command' ORDER BY id")
-    assert [a["detail"].split(" ")[0] for a in audit] == ["pause", "resume", "stop"]
-    assert {a["actor"] for a in audit} == {"mqtt"}
+    audit = await rows(config, "SELECT detail, actor, verdict FROM audit WHERE kind = 'command' ORDER BY id")
+    assert [a["detail"].split(" ")[0] for a in audit] == ["status", "pause", "add_leads", "resume", "stop"]
+    assert {a["actor"] for a in audit} == {"mqtt:unnamed"}  # cmd/<verb>: no sender level
+    assert {a["verdict"] for a in audit} == {"done"}
+    assert "via an anonymous broker connection" in audit[1]["detail"]
     # The lead added in national form was dialled as its E.164 number.
     assert await rows(config, "SELECT number FROM leads WHERE priority = 5") == [{"number": "+14155550300"}]
 
@@ -67,11 +76,33 @@ MALFORMED = [
     ("add_leads", {"request_id": "m8", "campaign": "c9", "leads": [{"number": "+14155550100"}]}, "m8", "campaign",
      "no campaign 'c9'"),
     ("add_dnc", {"request_id": "m9", "numbers": ["4155550100"]}, "m9", "numbers.0", "give region"),
+    # Numbers that are not finite or not in range are field errors, never "internal error".
+    ("add_dnc", {"request_id": "n1", "numbers": ["+14155550100"], "expires_at": -1e308}, "n1", "expires_at",
+     "must be a unix time between 2000-01-01 and 2100-01-01"),
+    ("add_dnc", {"request_id": "n2", "numbers": ["+14155550100"], "expires_at": "NaN"}, "n2", "expires_at",
+     "finite number"),
+    ("add_dnc", b'{"request_id": "n3", "numbers": ["+14155550100"], "expires_at": NaN}', "n3", "expires_at",
+     "finite number"),
+    ("add_dnc", b'{"request_id": "n4", "numbers": ["+14155550100"], "expires_at": Infinity}', "n4", "expires_at",
+     "finite number"),
+    ("add_dnc", b'{"request_id": "n5", "numbers": ["+14155550100"], "expires_at": 1e400}', "n5", "expires_at",
+     "finite number"),
+    ("add_dnc", b'{"request_id": "n6", "numbers": ["+14155550100"], "expires_at": -Infinity}', "n6", "expires_at",
+     "finite number"),
+    ("add_dnc", {"request_id": "n7", "numbers": ["+14155550100"], "expires_at": 1e12}, "n7", "expires_at",
+     "must be a unix time between 2000-01-01 and 2100-01-01"),
+    ("add_dnc", {"request_id": "n8", "numbers": ["+14155550100"], "expires_at": 1_000_000_000}, "n8", "expires_at",
+     "is in the past"),
+    ("add_leads", b'{"request_id": "n9", "campaign": "c1", "leads": [{"number": "+14155550100", "priority": NaN}]}',
+     "n9", "leads.0.priority", "finite number"),
+    ("add_leads", {"request_id": "n10", "campaign": "c1", "leads": [{"number": "+14155550100", "priority": 1e308}]},
+     "n10", "leads.0.priority", "integer"),
+    ("status", b"[" * 200_000, "unknown", "payload", "nested too deep"),
 ]
 
 
 async def test_malformed_commands_get_a_reply_naming_the_field_and_change_nothing(tmp_path, sim, broker):
-    config = mqtt_config(tmp_path, sim, broker)
+    config = open_config(tmp_path, sim, broker)
     async with running_daemon(config):
         before = await _snapshot(config)
         for verb, payload, request_id, field, reason in MALFORMED:
@@ -81,7 +112,14 @@ async def test_malformed_commands_get_a_reply_naming_the_field_and_change_nothin
             assert reply["request_id"] == request_id
             assert reply["result"] is None
             assert any(e["field"] == field and reason in e["reason"] for e in reply["errors"]), reply["errors"]
+            assert not any("internal error" in e["reason"] for e in reply["errors"])
         assert await _snapshot(config) == before
+    # Refused, and on record: one audit row per command, with what was wrong.
+    audit = await rows(config, "SELECT detail, verdict FROM audit WHERE kind = 'command' ORDER BY id")
+    assert len(audit) == len(MALFORMED)
+    assert {a["verdict"] for a in audit} == {"refused"}
+    first_numeric = next(i for i, m in enumerate(MALFORMED) if m[2] == "n1")
+    assert "expires_at: must be a unix time between 2000-01-01" in audit[first_numeric]["detail"]
 
 
 async def _snapshot(config) -> dict[str, object]:
@@ -91,12 +129,12 @@ async def _snapshot(config) -> dict[str, object]:
         return {
             "campaigns": [dict(r) for r in await db.fetchall("SELECT id, state FROM campaigns")],
             "leads": [dict(r) for r in await db.fetchall("SELECT * FROM leads")],
-            "audit": [dict(r) for r in await db.fetchall("SELECT kind, detail FROM audit")],
+            "audit": [dict(r) for r in await db.fetchall("SELECT kind, detail FROM audit WHERE kind <> 'command'")],
         }
 
 
 async def test_add_dnc_lists_the_numbers_and_the_gate_blocks_them(tmp_path, sim, broker):
-    config = mqtt_config(tmp_path, sim, broker)
+    config = open_config(tmp_path, sim, broker)
     listed, other = number(ANSWERED, 88), number(ANSWERED, 89)
     async with running_daemon(config), Watcher(broker) as watcher:
         await send_command(broker, "pause", {"request_id": "p1", "campaign": "c1"}, request_id="p1")
@@ -117,7 +155,7 @@ async def test_add_dnc_lists_the_numbers_and_the_gate_blocks_them(tmp_path, sim,
     assert listed[2:] not in json.dumps(reply)
     entries = await rows(config, "SELECT number, list, actor, source FROM dnc_entries ORDER BY number")
     assert [e["number"] for e in entries] == sorted([listed, "+14155558888"])
-    expected = ("internal", "mqtt", "mqtt request d1: by phone")
+    expected = ("internal", "mqtt:unnamed", "mqtt request d1: by phone")
     assert {(e["list"], e["actor"], e["source"]) for e in entries} == {expected}
     attempts = await rows(config, "SELECT number FROM attempts")
     assert attempts == [{"number": other}]  # the listed number was never dialled

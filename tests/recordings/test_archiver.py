@@ -144,7 +144,7 @@ async def test_a_recording_reported_outside_the_spool_is_flagged_and_left_alone(
     assert "outside the spool dir" in row["problem"]
     assert row["path"] is None
     assert outside.exists()
-    assert [a.kind for a in alerts] == ["recording_broken"]
+    assert [a.kind for a in alerts] == ["recording_refused"]
 
 
 async def test_one_bad_row_does_not_hold_up_the_others(rig):

@@ -12,12 +12,12 @@ import subprocess
 import sys
 import tempfile
 import wave
-from pathlib import Path
+from pathlib import Path, PurePath
 
 import pytest
 
 from dialer.recordings.config import RecordingsConfig
-from dialer.recordings.files import SourceChanged, archive
+from dialer.recordings.files import SourceChanged, archive, checked_spool_file
 from dialer.recordings.paths import UnsafePath, archive_file, local_source, spool_file
 from dialer.recordings.wavcheck import inspect
 from dialer.sim.recordings import write_wav
@@ -106,14 +106,21 @@ def test_archive_paths_refuse_names_that_could_escape_or_carry_a_number(campaign
         archive_file(Path("/a"), 0.0, campaign, call_id)
 
 
-def test_same_file_system_archive_is_a_rename_to_mode_0640(tmp_path):
+def _archive(spool: Path, name: str, archive_dir: Path, relative: str, digest: str) -> Path:
+    with checked_spool_file(spool, PurePath(name)) as source:
+        return archive(source, archive_dir, PurePath(relative), digest)
+
+
+def test_same_file_system_archive_links_the_checked_file_at_mode_0640(tmp_path):
     source = make_wav(tmp_path / "spool" / "c1.wav", 1.0)
+    os.chmod(source, 0o644)
     inode = source.stat().st_ino
     digest = sha(source)
-    target = tmp_path / "archive" / "2027" / "01" / "15" / "c" / "c1.wav"
-    archive(source, target, digest)
+    target = _archive(tmp_path / "spool", "c1.wav", tmp_path / "archive", "2027/01/15/c/c1.wav", digest)
+    assert target == tmp_path / "archive" / "2027" / "01" / "15" / "c" / "c1.wav"
     assert not source.exists()
-    assert target.stat().st_ino == inode  # renamed, not copied
+    assert target.stat().st_ino == inode  # linked, not copied
+    assert target.stat().st_nlink == 1  # and gone from the spool
     assert stat.S_IMODE(target.stat().st_mode) == 0o640
     assert stat.S_IMODE(target.parent.stat().st_mode) == 0o750
     assert sha(target) == digest
@@ -131,10 +138,9 @@ def test_across_file_systems_archive_is_copy_fsync_rename_and_the_spool_copy_goe
     try:
         source = make_wav(tmp_path / "c2.wav", 1.0)
         digest = sha(source)
-        target = other / "2027" / "c" / "c2.wav"
-        (target.parent).mkdir(parents=True)
-        (target.parent / ".c2.wav.part").write_bytes(b"left by a crash during an earlier copy")
-        archive(source, target, digest)
+        (other / "2027" / "c").mkdir(parents=True)
+        (other / "2027" / "c" / ".c2.wav.part").write_bytes(b"left by a crash during an earlier copy")
+        target = _archive(tmp_path, "c2.wav", other, "2027/c/c2.wav", digest)
         assert not source.exists()
         assert sha(target) == digest
         assert stat.S_IMODE(target.stat().st_mode) == 0o640
@@ -147,11 +153,9 @@ def test_a_copy_that_does_not_match_the_checked_hash_is_not_put_in_place(tmp_pat
     other = _other_file_system(tmp_path)
     try:
         source = make_wav(tmp_path / "c3.wav", 1.0)
-        target = other / "c3.wav"
         with pytest.raises(SourceChanged):
-            archive(source, target, "0" * 64)
+            _archive(tmp_path, "c3.wav", other, "c3.wav", "0" * 64)
         assert source.exists()
-        assert not target.exists()
         assert list(other.iterdir()) == []
     finally:
         shutil.rmtree(other)
@@ -159,14 +163,15 @@ def test_a_copy_that_does_not_match_the_checked_hash_is_not_put_in_place(tmp_pat
 
 _ARCHIVE_ONE = """
 import hashlib, sys
-from pathlib import Path
-from dialer.recordings.files import StorageError, archive
-source, target = Path(sys.argv[1]), Path(sys.argv[2])
+from pathlib import Path, PurePath
+from dialer.recordings.files import StorageError, archive, checked_spool_file
+source, archive_dir = Path(sys.argv[1]), Path(sys.argv[2])
 try:
-    archive(source, target, hashlib.sha256(source.read_bytes()).hexdigest())
+    with checked_spool_file(source.parent, PurePath(source.name)) as checked:
+        archive(checked, archive_dir, PurePath("2027/c/c9.wav"), hashlib.sha256(source.read_bytes()).hexdigest())
 except StorageError as exc:
     print(f"{exc.code} {exc}")
-print(sorted(p.name for p in target.parent.iterdir()))
+print(sorted(p.name for p in (archive_dir / "2027" / "c").iterdir()))
 """
 
 
@@ -180,9 +185,9 @@ def test_a_full_disk_is_a_storage_error_naming_the_path_and_nothing_is_half_writ
     target = full / "2027" / "c" / "c9.wav"
     script = 'mount -t tmpfs -o size=16k tmpfs "$1" && exec "$2" -c "$3" "$4" "$5"'
     result = subprocess.run(["unshare", "-rm", "sh", "-c", script, "sh", str(full), sys.executable, _ARCHIVE_ONE,
-                             str(source), str(target)], capture_output=True, text=True, timeout=60)
+                             str(source), str(full)], capture_output=True, text=True, timeout=60)
     if result.returncode != 0 and ("unshare" in result.stderr or "mount" in result.stderr):
         pytest.skip(f"no private mount namespace here: {result.stderr.strip()}")
     assert result.stdout.splitlines() == [f"{errno.ENOSPC} {target}: No space left on device",
-                                          "[]"]  # no half-written .part left behind in the archive
+                                          "[]"], result.stderr  # no half-written .part left behind
     assert source.exists()  # the recording stays in the spool for the retry
