@@ -5,7 +5,6 @@ from __future__ import annotations
 import getpass
 import os
 import re
-import sqlite3
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,10 +13,11 @@ from datetime import UTC, date, datetime
 import phonenumbers
 
 from dialer.cli.common import fail
+from dialer.cli.database import open_db
 from dialer.config import Config
 from dialer.logs import configure_logging
 from dialer.numbers import NumberError, PhoneNumber, normalise
-from dialer.store import Database, StoreError
+from dialer.store import Database
 from dialer.store import compliance as store
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([dhm])")
@@ -103,15 +103,10 @@ def actor() -> str:
 
 @asynccontextmanager
 async def open_store(config: Config, *, create: bool) -> AsyncIterator[Database]:
-    """The config's database; exit 2 if it cannot be opened, 1 if it fails underway (nothing half-done:
-    every change is one transaction)."""
-    try:
-        async with Database.open(config.database.path, create=create) as db:
-            yield db
-    except StoreError as exc:
-        fail(str(exc), 2)
-    except sqlite3.Error as exc:
-        fail(f"{config.database.path}: {exc}; nothing changed", 1)
+    """The config's database; exit 1 with one line if it cannot be opened or fails underway (nothing is
+    half done: every change is one transaction)."""
+    async with open_db(config, create=create) as db:
+        yield db
 
 
 async def stamp(db: Database, now: float) -> store.ChangeStamp:

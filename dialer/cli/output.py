@@ -1,0 +1,90 @@
+"""How the command line prints: user data is never markup, never terminal control.
+
+Everything a command prints goes through `out` (stdout) or `err` (stderr). Both are consoles with
+markup, emoji codes and highlighting off, and every string they render (a printed string, a table
+cell) first passes `clean`: ANSI escape sequences are dropped, and every other control character
+(C0 except newline and tab, DEL, C1, and the bidirectional overrides that can reorder what a
+terminal shows) is shown as a visible escape such as `\\x07`. A name `[bold red]X[/bold red]`
+prints as those characters; `\\x1b[2J` from a CSV cannot clear the screen. Text objects built by
+hand must be made with `safe_text` (rich does not route them through `render_str`).
+
+`fail` prints one line (`error: ...`, newlines in the message shown as `\\n`) and exits.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+# CSI (ESC [ ... final), OSC (ESC ] ... BEL or ESC \), other two-byte ESC sequences, and the 8-bit CSI.
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]|\x9b[0-?]*[ -/]*[@-~]")
+_BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f" + _BIDI + "]")
+_CONTROL_OR_BREAK = re.compile("[\x00-\x1f\x7f-\x9f" + _BIDI + "]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def clean(text: str, *, newlines: bool = True) -> str:
+    """`text` safe for a terminal: ANSI sequences dropped, other control characters escaped.
+
+    With `newlines=False`, line breaks and tabs are escaped too (for one-line messages).
+    """
+    if text.isprintable() and "\x1b" not in text:
+        return text  # the common case: nothing to do (isprintable is False for every control char)
+    text = _ANSI.sub("", text)
+    return (_CONTROL if newlines else _CONTROL_OR_BREAK).sub(_escape, text)
+
+
+def safe_text(text: str = "", style: str = "", **kwargs: Any) -> Text:
+    """A rich Text of cleaned `text` (never parsed as markup)."""
+    return Text(clean(text), style=style, **kwargs)
+
+
+def append(target: Text, text: str, style: str = "") -> Text:
+    """Append cleaned `text` to a Text; returns it."""
+    target.append(clean(text), style=style)
+    return target
+
+
+class SafeConsole(Console):
+    """A rich Console that renders every string as plain, cleaned text."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(markup=False, emoji=False, highlight=False, **kwargs)
+
+    def render_str(self, text: str, **kwargs: Any) -> Text:
+        """Every str this console renders (printed, or a table cell) becomes plain, cleaned text."""
+        kwargs["markup"] = False
+        kwargs["emoji"] = False
+        kwargs["highlight"] = False
+        return super().render_str(clean(text), **kwargs)
+
+
+err = SafeConsole(stderr=True)
+out = SafeConsole(soft_wrap=True)
+
+
+def error_line(message: str) -> Text:
+    """`error: <message>` as one line of text (line breaks in the message shown as \\n)."""
+    line = Text("error: ", style="bold red")
+    line.append(clean(message.rstrip("\n"), newlines=False))
+    return line
+
+
+def print_error(message: str) -> None:
+    """Print `error: <message>` on stderr, one line."""
+    err.print(error_line(message), soft_wrap=True)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print an error to stderr as one line and exit with `code` (2: usage, 1: failure)."""
+    print_error(message)
+    raise typer.Exit(code)
