@@ -30,7 +30,7 @@ from dialer.compliance import CompliancePolicy
 from dialer.config import parse_config
 from dialer.daemon import run_until_settled
 from dialer.demo_leads import NoOpenWindow, open_numbers
-from dialer.leads.importer import prepare_import, write_import
+from dialer.leads.importer import ImportOptions, import_file
 from dialer.numbers import PhoneNumber
 from dialer.sim import SimConfig, SimServer, SimUser
 from dialer.store import Database
@@ -174,13 +174,12 @@ async def run_demo(
         config = config.model_copy(update={"ami": config.ami.model_copy(update={"secret": SecretStr(secret)})})
         leads_path = workdir / "leads.csv"
         write_leads(leads_path, numbers, seed)
-        plan = await asyncio.to_thread(prepare_import, leads_path, "US")
         async with Database.open(config.database.path) as db:
-            await write_import(db, CAMPAIGN, plan, clock.now())
+            report = await import_file(db, CAMPAIGN, leads_path, ImportOptions("US", actor="demo"), clock.now())
             await _list_on_dnc(db, numbers, clock.now())
         await run_until_settled(config, [CAMPAIGN], config_path=config_path, on_progress=on_progress)
     return DemoResult(workdir, config_path, config.database.path, workdir / "dialer.log", sim_log,
-                      config.recordings.archive_dir, len(plan.leads), round(clock.monotonic() - started, 1),
+                      config.recordings.archive_dir, report.numbers, round(clock.monotonic() - started, 1),
                       notice)
 
 
