@@ -233,7 +233,12 @@ def export(
 
     try:
         count = asyncio.run(go())
+    except BrokenPipeError:
+        raise  # the reader went away (`| head`): main ends quietly
     except OSError as exc:
+        if output is None:
+            raise
+        output.with_name(output.name + ".part").unlink(missing_ok=True)
         fail(f"cannot write {output}: {exc.strerror}", 1)
     if output is not None:
         out.print(f"{output}: {count} contact(s)", markup=False)

@@ -116,11 +116,13 @@ def test_scrub_counts_a_whole_list_per_rule_and_audit_export_reads_the_trail(tmp
     exported = dialer("audit", "export", "--config", str(path), "--since", "2020-01-01")
     assert exported.returncode == 0, exported.stderr
     table = list(csv.DictReader(io.StringIO(exported.stdout)))
-    assert [r["kind"] for r in table] == ["dnc_add", "dnc_add", "dnc_add"]
-    assert {r["number_masked"] for r in table} == {"+14*******00", "+14*******01", "+14*******02"}
+    assert [r["kind"] for r in table] == ["leads", "dnc_add", "dnc_add", "dnc_add"]  # the import, then the DNC
+    assert table[0]["rule"] == "import"
+    # A cell starting with + is written as text ('+...): a spreadsheet runs nothing (OWASP CSV injection).
+    assert {r["number_masked"] for r in table[1:]} == {"'+14*******00", "'+14*******01", "'+14*******02"}
     assert "4155550200" not in exported.stdout
     as_json = json.loads(dialer("audit", "export", "--config", str(path), "--format", "json").stdout)
-    assert [r["rule"] for r in as_json] == ["dnc.internal", "dnc.internal", "dnc.optout"]
+    assert [r["rule"] for r in as_json] == ["import", "dnc.internal", "dnc.internal", "dnc.optout"]
     assert json.loads(dialer("audit", "export", "--config", str(path), "--format", "json",
                              "--since", "2099-01-01").stdout) == []
     assert dialer("audit", "export", "--config", str(path), "--until", "soon").returncode == 2
