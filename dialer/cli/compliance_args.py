@@ -15,7 +15,7 @@ import phonenumbers
 from dialer.cli.common import fail
 from dialer.cli.database import open_db
 from dialer.config import Config
-from dialer.logs import configure_logging
+from dialer.logs import configure_logging, mask_text
 from dialer.numbers import NumberError, PhoneNumber, normalise
 from dialer.store import Database
 from dialer.store import compliance as store
@@ -71,6 +71,31 @@ def typed_number(raw: str, region: str) -> PhoneNumber:
 def strip_formatting(raw: str) -> str:
     """Drop the spaces and parentheses people type around numbers."""
     return raw.translate(_TYPED_FORMATTING)
+
+
+# A time a little ahead of this machine's clock is a clock difference, not a claim about the future.
+CLOCK_SKEW_S = 60.0
+
+
+def free_text(text: str, what: str, region: str = "US") -> str:
+    """`text` for a free-text field that must not hold a phone number; InputError if it seems to.
+
+    Found either way: a number phonenumbers recognises in the text (any form, for `region`), or a run
+    of 7 to 15 digits (what the log mask would hide; it would be shown whole in `dnc list`).
+    """
+    value = text.strip()
+    if mask_text(value) != value or any(True for _ in phonenumbers.PhoneNumberMatcher(
+            value, region, leniency=phonenumbers.Leniency.VALID)):
+        raise InputError(f"{what} must not contain a phone number (it would be shown and kept in clear); say where "
+                         "it came from without the number")
+    return value
+
+
+def not_in_future(ts: float, now: float, what: str) -> float:
+    """`ts` unless it is later than now (a minute of clock difference allowed); InputError otherwise."""
+    if ts > now + CLOCK_SKEW_S:
+        raise InputError(f"{what} {iso(ts)} is in the future (now is {iso(now)})")
+    return ts
 
 
 def check_region(region: str) -> str:

@@ -13,6 +13,7 @@ import typer
 
 from dialer.cli.common import ConfigOption, WorkdirOption, fail, out, resolve_config
 from dialer.cli.database import open_db
+from dialer.cli.progress import progress
 from dialer.clock import SystemClock
 from dialer.config import Config
 from dialer.recordings import store
@@ -113,7 +114,8 @@ def verify(config: ConfigOption = None, workdir: WorkdirOption = None, campaign:
            fmt: FormatOption = "table") -> None:
     """Re-hash the archive; exit 1 if a file changed or vanished."""
     resolved = resolve_config(config, workdir)
-    report = _run(resolved, lambda db: verify_archive(db, SystemClock().now(), campaign))
+    with progress("re-hashing recordings") as advance:
+        report = _run(resolved, lambda db: verify_archive(db, SystemClock().now(), campaign, advance))
     rows = [{"call_id": f.call_id, "campaign_id": f.campaign_id, "problem": f.problem, "path": f.path}
             for f in report.findings]
     _emit(rows, fmt, ["call_id", "campaign_id", "problem", "path"])
