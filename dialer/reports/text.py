@@ -22,12 +22,14 @@ def _num(value: float | None, suffix: str = "") -> str:
     return (f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}") + suffix
 
 
+# The abbreviations of the summary, in lines that fit 80 columns (a pipe or a log does not wrap them).
 LEGEND = (
-    "reached: numbers where a person answered; answer: answered calls / ended calls; talk: mean talk time; "
-    "ab.24h, ab.30d: abandoned / live-answered calls over 24 hours and 30 days (the gate holds a campaign at "
-    "its limit); blocks: calls the compliance gate refused; texts ok: text messages accepted / sent; "
-    "no rec.: calls without a good recording"
+    "reached: numbers where a person answered; answer: answered / ended calls",
+    "talk: mean talk time (s); blocks: calls the compliance gate refused",
+    "ab.24h, ab.30d: abandoned / live-answered calls over 24 hours and 30 days",
 )
+LEGEND_TEXTS = "texts ok: text messages accepted / sent"
+LEGEND_RECORDINGS = "no rec.: calls without a good recording (missing or broken)"
 
 
 def render_table(data: dict[str, Any]) -> RenderableType:
@@ -65,7 +67,8 @@ def render_table(data: dict[str, Any]) -> RenderableType:
                 [_num(c["recordings_missing"])] if recordings else [])
             extra.add_row(name, *cells)
         parts.append(extra)
-    parts.append(Text(LEGEND, style="dim"))
+    legend = [*LEGEND, *([LEGEND_TEXTS] if texts else []), *([LEGEND_RECORDINGS] if recordings else [])]
+    parts.append(Text("\n".join(legend), style="dim"))
     details = Table(show_header=True, title="details", title_justify="left")
     details.add_column("metric")
     details.add_column("value", justify="right")
