@@ -53,6 +53,8 @@ def sim(
                    seed=seed, users=users)
     except ProfileError as exc:
         fail(f"--profile {profile}: {exc}", 2)
+    except UnicodeError:
+        fail(f"--host {host!r} is not a host name or address", 2)
     except OSError as exc:
         fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}", 1)
     raise typer.Exit(code)
