@@ -132,7 +132,7 @@ def hostile_cases(tmp: Path) -> list[list[str]]:
     cases = []
     for path, command in commands():
         for param in _value_params(command):
-            if (path[0], param.name) in SKIP or path == ("sim",) and param.name not in ("host", "user", "profile"):
+            if (path[0], param.name) in SKIP or (path == ("sim",) and param.name not in ("host", "user", "profile")):
                 continue
             for value in HOSTILE:
                 cases.append(base_args(tmp, path, command, param.name, value))
@@ -171,8 +171,8 @@ def test_hostile_data_is_shown_as_text_never_as_markup_or_control(world, monkeyp
     assert run(["contact", "show", "4", *config]).stdout.splitlines()[0] == "contact #4  leads [final].csv"
     controls = run(["contact", "show", "3", *config]).stdout.splitlines()[0]
     assert controls == "contact #3  \\x01\\x7f\\u202eevil"  # ANSI dropped, other controls shown escaped
-    missing = run(["import", "c1", "leads [final].csv", *config])
-    assert missing.stderr.startswith("error: leads [final].csv: cannot read leads [final].csv")
+    missing = run(["import", "c1", "missing [final].csv", *config])
+    assert missing.stderr.startswith("error: missing [final].csv: cannot read missing [final].csv")
 
 
 def test_a_csv_export_neutralises_what_a_spreadsheet_would_run(world, monkeypatch):
