@@ -408,9 +408,12 @@ def delete(campaign: CampaignArg, list_name: ListOption = None, status: StatusOp
             return await store.deletable(tx, await _selection(tx, campaign, list_name, status, disposition))
 
     free, kept = _run(resolved, preview)
-    if dry_run or not free:
-        out.print(f"{campaign}: {free} leads would be deleted, {kept} kept (they have history)"
-                  + (" (dry run: nothing changed)" if dry_run else ""))
+    if dry_run:
+        out.print(f"{campaign}: {free} leads would be deleted, {kept} kept (they have history) (dry run: nothing "
+                  "changed)")
+        return
+    if not free:
+        out.print(f"{campaign}: 0 leads deleted, {kept} kept (they have attempts or callbacks on record)")
         return
     if not yes:
         if not sys.stdin.isatty():
