@@ -22,7 +22,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import structlog
+
 from dialer.ops.service import Snapshot
+
+log = structlog.get_logger("dialer.ops")
 
 STATUS_INTERVAL_S = 2.0
 
@@ -88,7 +92,10 @@ class StatusFile:
     async def _refresh(self) -> None:
         while True:
             await asyncio.sleep(self._interval_s)
-            self.write()
+            try:
+                self.write()
+            except Exception:  # a status file is a courtesy: never let it stop the daemon
+                log.exception("status_file_failed", path=str(self.path))
 
     async def stop(self) -> None:
         """Stop refreshing and remove the file (no daemon runs once this returns)."""
