@@ -252,13 +252,13 @@ def _row(record: list[str], columns: ColumnMap, line: int) -> LeadRow | BadRow:
         return BadRow(line, "row", "empty row", tuple(record))
     if len(record) != columns.width:
         return BadRow(line, "row", f"expected {columns.width} fields, found {len(record)}", tuple(record))
-    for i, cell in enumerate(record):
-        if len(cell) > FIELD_LIMIT:
-            name = columns.header[i] if i < len(columns.header) else f"field {i + 1}"
-            spans = cell.count("\n")
-            where = f" (it spans {spans + 1} lines: a quote opened and never closed?)" if spans else ""
-            return BadRow(line, name, f"{len(cell):,} characters, more than the {FIELD_LIMIT:,} a field may "
-                                      f"have{where}", tuple(record))
+    if max(map(len, record)) > FIELD_LIMIT:  # C speed: a loop here cost 1 s of a million-row import
+        i, cell = max(enumerate(record), key=lambda item: len(item[1]))
+        name = columns.header[i] if i < len(columns.header) else f"field {i + 1}"
+        spans = cell.count("\n")
+        where = f" (it spans {spans + 1} lines: a quote opened and never closed?)" if spans else ""
+        return BadRow(line, name, f"{len(cell):,} characters, more than the {FIELD_LIMIT:,} a field may "
+                                  f"have{where}", tuple(record))
     raw_number = record[columns.number].strip()
     if not raw_number:
         return BadRow(line, "number", "empty", tuple(record))

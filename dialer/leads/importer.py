@@ -254,20 +254,23 @@ class _Tally:
         new: dict[str, tuple[Any, ...]] = {}
         again: dict[str, tuple[Any, ...]] = {}
         bad: list[BadRow] = []
+        seen, policy, at, combine = self.seen, self.policy, store.E164, store.combine  # locals: a million rows
+        duplicates = 0
         for item in items:
             if isinstance(item, BadRow):
                 bad.append(item)
                 continue
-            e164 = item[store.E164]
+            e164 = item[at]
             if e164 in new:
-                new[e164] = store.combine(new[e164], item, self.policy)
-                self.duplicates += 1
-            elif e164 in self.seen:
-                again[e164] = store.combine(again[e164], item, self.policy) if e164 in again else item
-                self.duplicates += 1
+                new[e164] = combine(new[e164], item, policy)
+                duplicates += 1
+            elif e164 in seen:
+                again[e164] = combine(again[e164], item, policy) if e164 in again else item
+                duplicates += 1
             else:
                 new[e164] = item
-                self.seen.add(e164)
+                seen.add(e164)
+        self.duplicates += duplicates
         if bad:
             if self.errors is not None:
                 self.errors.write(bad)

@@ -194,11 +194,12 @@ def write_chunk(conn: sqlite3.Connection, campaign_id: str, list_id: int, record
         "VALUES (?, ?, ?, ?, ?, ?)",
         [(r[E164], cid, r[REGION], r[TYPE], r[ZONES], now) for cid, r in zip(ids, new, strict=True)],
     )
+    pending = LeadStatus.PENDING.value
     conn.executemany(
         "INSERT INTO leads (campaign_id, number, status, priority, attempts, next_attempt_at, created_at, "
         f"updated_at, list_id) VALUES (?, ?, ?, ?, 0, 0, ?, ?, ?) ON CONFLICT (campaign_id, number) "
         f"{_LEAD_UPSERT[policy]}",
-        [(campaign_id, r[E164], LeadStatus.PENDING.value, r[PRIORITY], now, now, list_id) for r in rows],
+        [(campaign_id, r[E164], pending, r[PRIORITY], now, now, list_id) for r in rows],
     )
 
 

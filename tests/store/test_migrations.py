@@ -60,7 +60,6 @@ async def test_migration_8_widens_the_lead_status_even_for_a_connection_opened_b
     pre8.execute("PRAGMA writable_schema = ON")
     pre8.execute("UPDATE sqlite_master SET sql = replace(sql, ', ''disabled''', '') WHERE name = 'leads'")
     pre8.execute("PRAGMA writable_schema = RESET")
-    pre8.execute("DROP INDEX leads_list")
     pre8.execute("ALTER TABLE leads DROP COLUMN list_id")
     pre8.execute("DROP TABLE lead_lists")
     pre8.execute("DELETE FROM schema_migrations WHERE version = 8")
