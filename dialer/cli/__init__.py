@@ -116,7 +116,7 @@ def _usage_error(exc: typer.TyperException) -> int:
             print(ctx.get_help())
         return code
     format_message = getattr(exc, "format_message", None)
-    message = format_message() if callable(format_message) else str(exc)
+    message = (format_message() if callable(format_message) else str(exc)).replace("Value error, ", "")
     ctx = getattr(exc, "ctx", None)
     path = getattr(ctx, "command_path", "dialer") if ctx is not None else "dialer"
     print_error(f"{message} (see {path} --help)")
