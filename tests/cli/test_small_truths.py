@@ -127,8 +127,10 @@ def test_scrub_and_import_show_progress_on_a_terminal_and_nothing_in_a_pipe(cfg,
 
 def test_the_demo_explains_itself_starts_clean_and_its_next_steps_run(tmp_path):
     dialer = str(Path(sys.executable).with_name("dialer"))  # the console script, as `make demo` runs it
+    # Not under make (as when `make test` runs this): then the demo would offer `make demo` again.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
     demo = subprocess.run([dialer, "demo", "--workdir", "run", "--leads", "20", "--time-scale", "0.02"],
-                          capture_output=True, text=True, cwd=tmp_path, timeout=300)
+                          capture_output=True, text=True, cwd=tmp_path, timeout=300, env=env)
     assert demo.returncode == 0, demo.stderr
     assert "time scale 0.02: the simulator plays every call 50x faster" in demo.stdout
     assert "ab.24h, ab.30d: abandoned / live-answered calls over 24 hours and 30 days" in demo.stdout
@@ -139,10 +141,10 @@ def test_the_demo_explains_itself_starts_clean_and_its_next_steps_run(tmp_path):
     for step in steps:
         if " demo " in f" {step} ":
             continue  # the fresh run is the next test
-        result = subprocess.run(shlex.split(step), capture_output=True, text=True, cwd=tmp_path, timeout=120)
+        result = subprocess.run(shlex.split(step), capture_output=True, text=True, cwd=tmp_path, timeout=120, env=env)
         assert result.returncode == 0, (step, result.stderr)
     again = subprocess.run([*shlex.split(steps[-1]), "--leads", "10", "--time-scale", "0.02"], capture_output=True,
-                           text=True, cwd=tmp_path, timeout=300)
+                           text=True, cwd=tmp_path, timeout=300, env=env)
     assert again.returncode == 0, again.stderr
     assert "the previous demo run was removed (--resume keeps it)" in again.stderr
     report = json.loads(subprocess.run([dialer, "report", "--workdir", "run", "--format", "json"], capture_output=True,
@@ -158,3 +160,12 @@ def test_the_demo_explains_itself_starts_clean_and_its_next_steps_run(tmp_path):
                              timeout=120)
     assert refused.returncode == 2
     assert (other / "thesis.tex").read_text() == "precious"
+
+
+def test_under_make_the_demo_offers_make_demo_for_a_fresh_run(tmp_path):
+    dialer = str(Path(sys.executable).with_name("dialer"))
+    demo = subprocess.run([dialer, "demo", "--workdir", "run", "--leads", "5", "--time-scale", "0.02"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=300,
+                          env={**os.environ, "MAKELEVEL": "1"})
+    assert demo.returncode == 0, demo.stderr
+    assert demo.stdout.splitlines()[-1].startswith("  make demo  # a fresh run")
