@@ -84,6 +84,9 @@ def world() -> Iterator[Path]:
         assert run(["contact", "note", "1", "call [/] later \x1b[2J", *config]).code == 0
         assert run(["dnc", "add", "+14155550999", "--source", "hostile test", *config]).code == 0
         assert run(["backup", str(tmp / "backup.db"), *config]).code == 0
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     finally:
         os.chdir(cwd)
     yield tmp
