@@ -31,6 +31,7 @@ from dialer.ops.lock import DaemonLock, LockHeld
 from dialer.ops.metrics import metrics_component
 from dialer.ops.perms import database_files, tighten
 from dialer.ops.service import Snapshot, SystemdService
+from dialer.ops.status_file import StatusFile
 from dialer.recordings.component import recordings_component
 from dialer.sms.component import sms_component
 from dialer.store import Database
@@ -226,6 +227,9 @@ class Daemon:
             await engine.restore()
             context = DaemonContext(config, db, engine, self.clock)
             async with contextlib.AsyncExitStack() as components:
+                status = StatusFile(config.database.path, config.node.name, self._snapshot)  # for `dialer status`
+                status.start()
+                components.push_async_callback(status.stop)
                 await compliance.start()
                 components.push_async_callback(compliance.stop)
                 for factory in component_factories():

@@ -16,6 +16,7 @@ import asyncio
 import csv
 import random
 import secrets
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +31,7 @@ from dialer.compliance import CompliancePolicy
 from dialer.config import parse_config
 from dialer.daemon import run_until_settled
 from dialer.demo_leads import NoOpenWindow, open_numbers
-from dialer.leads.importer import prepare_import, write_import
+from dialer.leads.importer import ImportOptions, import_file
 from dialer.numbers import PhoneNumber
 from dialer.ops.perms import open_private, tighten
 from dialer.sim import SimConfig, SimServer, SimUser
@@ -47,6 +48,49 @@ FIRST_NAMES = ("Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances",
 LAST_NAMES = ("Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Allen", "Thompson", "Perlman", "Wirth")
 
 
+# What a demo run leaves in its folder: a new run removes exactly these (and nothing else).
+DEMO_FILES = ("dialer.toml", "dialer.db", "dialer.db-wal", "dialer.db-shm", "dialer.db.lock", "dialer.db.status.json",
+              "dialer.log", "sim-originations.jsonl", "leads.csv", ".dialer-demo")
+DEMO_FOLDERS = ("spool", "recordings", "registries")
+MARKER = ".dialer-demo"
+
+
+class DemoFolderError(Exception):
+    """The working folder cannot be used for a fresh demo run (says why)."""
+
+
+def prepare_workdir(workdir: Path, *, resume: bool) -> bool:
+    """Make `workdir` ready: a fresh run removes a previous demo's files; True if there was one.
+
+    A folder that holds anything else is refused rather than emptied (it may not be a demo's), and
+    so is one whose database a daemon is using.
+    """
+    from dialer.ops.lock import holder
+
+    if not workdir.exists():
+        workdir.mkdir(parents=True)
+        (workdir / MARKER).write_text("a dialer demo folder: `dialer demo` may clear it\n")
+        return False
+    if not workdir.is_dir():
+        raise DemoFolderError(f"{workdir} is not a folder")
+    if holder(workdir / "dialer.db") is not None:
+        raise DemoFolderError(f"a dialer daemon is using {workdir / 'dialer.db'}; stop it first")
+    names = {p.name for p in workdir.iterdir()}
+    previous = bool(names & set(DEMO_FILES))
+    if resume:
+        return previous
+    others = sorted(names - set(DEMO_FILES) - set(DEMO_FOLDERS))
+    if others and MARKER not in names:
+        raise DemoFolderError(f"{workdir} holds other files ({', '.join(others[:5])}): give another --workdir "
+                              "(a demo clears its folder before each run)")
+    for name in DEMO_FILES:
+        (workdir / name).unlink(missing_ok=True)
+    for name in DEMO_FOLDERS:
+        shutil.rmtree(workdir / name, ignore_errors=True)
+    (workdir / MARKER).write_text("a dialer demo folder: `dialer demo` may clear it\n")
+    return previous
+
+
 @dataclass(frozen=True, slots=True)
 class DemoResult:
     """Where the demo left its files, and how long it ran."""
@@ -60,6 +104,7 @@ class DemoResult:
     leads: int
     elapsed_s: float
     notice: str | None = None  # what the demo had to relax, if anything
+    time_scale: float = 1.0
 
 
 def demo_config_data(workdir: Path, sim_port: int, *, time_scale: float,
@@ -179,13 +224,12 @@ async def run_demo(
         config = config.model_copy(update={"ami": config.ami.model_copy(update={"secret": SecretStr(secret)})})
         leads_path = workdir / "leads.csv"
         write_leads(leads_path, numbers, seed)
-        plan = await asyncio.to_thread(prepare_import, leads_path, "US")
         async with Database.open(config.database.path) as db:
-            await write_import(db, CAMPAIGN, plan, clock.now())
+            report = await import_file(db, CAMPAIGN, leads_path, ImportOptions("US", actor="demo"), clock.now())
             await _list_on_dnc(db, numbers, clock.now())
         await run_until_settled(config, [CAMPAIGN], config_path=config_path, on_progress=on_progress)
     return DemoResult(workdir, config_path, config.database.path, workdir / "dialer.log", sim_log,
-                      config.recordings.archive_dir, len(plan.leads), round(clock.monotonic() - started, 1),
-                      notice)
+                      config.recordings.archive_dir, report.numbers, round(clock.monotonic() - started, 1),
+                      notice, time_scale)
 
 

@@ -18,6 +18,7 @@ class LeadStatus(StrEnum):
     EXHAUSTED = "exhausted"  # retried up to the policy's limit without success
     BLOCKED = "blocked"  # the compliance gate blocked it for good
     INVALID = "invalid"  # the number cannot be dialled
+    DISABLED = "disabled"  # taken out of dialing by hand (`dialer leads disable`); enable makes it pending
 
 
 FINAL_DISPOSITIONS = {

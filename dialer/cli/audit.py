@@ -6,7 +6,6 @@ Rows carry the masked number and its keyed hash (to join rows about one number),
 from __future__ import annotations
 
 import asyncio
-import csv
 import json
 import sys
 from collections.abc import Callable
@@ -16,6 +15,7 @@ from typing import Annotated, Any, TextIO
 
 import typer
 
+from dialer import csv_safe
 from dialer.cli.common import ConfigOption, WorkdirOption, fail, resolve_config
 from dialer.cli.compliance_args import InputError, iso, open_store, parse_time, quiet_logs
 from dialer.config import Config
@@ -75,7 +75,7 @@ async def _export(config: Config, since: float | None, until: float | None, fmt:
                   stream: TextIO) -> int:
     write: Callable[[dict[str, Any], bool], None]
     if fmt is ExportFormat.CSV:
-        writer = csv.DictWriter(stream, fieldnames=store.AUDIT_COLUMNS, lineterminator="\n")
+        writer = csv_safe.dict_writer(stream, list(store.AUDIT_COLUMNS), lineterminator="\n")
         writer.writeheader()
 
         def write(data: dict[str, Any], first: bool) -> None:

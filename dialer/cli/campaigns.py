@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from dialer.cli.common import ConfigOption, WorkdirOption, fail, out, resolve_config
+from dialer.cli.database import open_db
 from dialer.clock import SystemClock
-from dialer.store import Database, StoreError
+from dialer.config import Config
 
 campaign_app = typer.Typer(help="Start, pause and stop campaigns.", no_args_is_help=True)
 
@@ -20,18 +20,15 @@ def register(app: typer.Typer) -> None:
     app.add_typer(campaign_app, name="campaign")
 
 
-async def _set_state(path: Path, name: str, state: str) -> int:
-    async with Database.open(path, create=False) as db, db.write() as tx:
+async def _set_state(config: Config, name: str, state: str) -> int:
+    async with open_db(config) as db, db.write() as tx:
         return await tx.execute("UPDATE campaigns SET state = ?, updated_at = ? WHERE id = ?",
                                 (state, SystemClock().now(), name))
 
 
 def _change(name: str, state: str, config: ConfigOption, workdir: WorkdirOption) -> None:
     resolved = resolve_config(config, workdir)
-    try:
-        changed = asyncio.run(_set_state(resolved.database.path, name, state))
-    except StoreError as exc:
-        fail(str(exc))
+    changed = asyncio.run(_set_state(resolved, name, state))
     if not changed:
         fail(f"no campaign {name!r} in {resolved.database.path}", 1)
     out.print(f"{name}: {state}")
@@ -61,12 +58,9 @@ def list_campaigns(config: ConfigOption = None, workdir: WorkdirOption = None) -
     resolved = resolve_config(config, workdir)
 
     async def go() -> list[tuple[str, str]]:
-        async with Database.open(resolved.database.path, create=False) as db:
+        async with open_db(resolved) as db:
             rows = await db.fetchall("SELECT id, state FROM campaigns ORDER BY id")
             return [(row["id"], row["state"]) for row in rows]
 
-    try:
-        for name, state in asyncio.run(go()):
-            out.print(f"{name}\t{state}")
-    except StoreError as exc:
-        fail(str(exc))
+    for name, state in asyncio.run(go()):
+        out.print(f"{name}\t{state}")

@@ -28,6 +28,7 @@ from dialer.cli.compliance_args import (
     quiet_logs,
     strip_formatting,
 )
+from dialer.cli.progress import Advance, progress
 from dialer.clock import SystemClock, to_datetime
 from dialer.compliance import Decision, Gate, GateRequest, NumberHistory, explain, scrub_counts
 from dialer.compliance.factory import default_rules
@@ -156,7 +157,8 @@ def scrub(
         now = parse_time(at) if at is not None else SystemClock().now()
     except InputError as exc:
         fail(f"--at: {exc}", 2)
-    tally, elapsed = asyncio.run(_scrub(resolved, campaign, now, all_leads))
+    with progress(f"judging {campaign}'s leads") as advance:
+        tally, elapsed = asyncio.run(_scrub(resolved, campaign, now, all_leads, advance))
     counts = dict(sorted(tally.by_rule.items(), key=lambda item: (-item[1], item[0])))  # as scrub_counts
     allowed = counts.get("allow", 0)
     report: dict[str, Any] = {
@@ -171,9 +173,7 @@ def scrub(
               f"{report['blocked']} blocked ({tally.temporary} only for now)", markup=False)
     width = max((len(rule) for rule in counts), default=5)
     for rule, count in counts.items():
-        out.print(f"  {rule:<{width}}  {count}", markup=False)
-    rate = tally.leads / elapsed if elapsed > 0 else 0.0
-    out.print(f"judged in {elapsed:.2f} s ({rate:,.0f} leads/s, store reads included)", markup=False)
+        out.print(f"  {rule:<{width}}  {count}")
 
 
 @dataclass
@@ -192,7 +192,8 @@ class Tally:
         self.by_rule.update(scrub_counts(decisions))
 
 
-async def _scrub(config: Config, campaign: str, now: float, all_leads: bool) -> tuple[Tally, float]:
+async def _scrub(config: Config, campaign: str, now: float, all_leads: bool,
+                 advance: Advance | None = None) -> tuple[Tally, float]:
     """The campaign's leads judged, and the seconds spent reading leads and facts and judging them."""
     statuses = "" if all_leads else "AND l.status IN ('pending', 'dialing') "
     tally = Tally()
@@ -205,6 +206,12 @@ async def _scrub(config: Config, campaign: str, now: float, all_leads: bool) -> 
         region = config.campaigns[campaign].default_region
         started = time.perf_counter()
         last = ""
+        total = None
+        if advance is not None:
+            async with db.read() as tx:
+                row = await tx.fetchone(f"SELECT COUNT(*) FROM leads l WHERE l.campaign_id = ? {statuses}",
+                                        (campaign,))
+            total = int(row[0]) if row else None
         while True:
             async with db.read() as tx:
                 # Paged along the leads' (campaign_id, number) unique index: no index of its own to keep.
@@ -223,5 +230,7 @@ async def _scrub(config: Config, campaign: str, now: float, all_leads: bool) -> 
                 request = _request(live, campaign, row["number"], region, number, facts)
                 batch.append(live.gate.check(request, when))
             tally.add(batch)
+            if advance is not None:
+                advance(tally.leads, total)
         elapsed = time.perf_counter() - started
     return tally, elapsed

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from dialer.cli.output import clean, err, fail, out, print_error
 from dialer.config import Config, ConfigError, load_config, parse_config
+
+__all__ = ["DEFAULT_CONFIG", "ConfigOption", "WorkdirOption", "clean", "err", "fail", "is_terminal", "out",
+           "resolve_config"]
 
 DEFAULT_CONFIG = Path("/etc/dialer/dialer.toml")
 WORKDIR_CONFIG = "dialer.toml"
-
-err = Console(stderr=True, highlight=False)
-out = Console(highlight=False, soft_wrap=True)
 
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", "-c", help="Config file (default /etc/dialer/dialer.toml).")
@@ -23,12 +22,6 @@ ConfigOption = Annotated[
 WorkdirOption = Annotated[
     Path | None, typer.Option("--workdir", "-w", help="A demo's working folder (uses its dialer.toml and database).")
 ]
-
-
-def fail(message: str, code: int = 1) -> NoReturn:
-    """Print an error to stderr and exit."""
-    err.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
-    raise typer.Exit(code)
 
 
 def resolve_config(config: Path | None, workdir: Path | None, *, require_secret: bool = False) -> Config:
@@ -45,10 +38,10 @@ def resolve_config(config: Path | None, workdir: Path | None, *, require_secret:
         return load_config(config or DEFAULT_CONFIG, require_secret=require_secret)
     except ConfigError as exc:
         for problem in exc.problems:
-            err.print(f"{exc.source}: {problem}", markup=False, soft_wrap=True)
+            print_error(f"{exc.source}: {problem}")
         raise typer.Exit(2) from None
 
 
 def is_terminal() -> bool:
-    """True when stderr is a terminal (progress bars go there)."""
-    return sys.stderr.isatty()
+    """True when stderr is a terminal (progress bars go there; in a pipe or a log, nothing)."""
+    return err.is_terminal

@@ -5,7 +5,6 @@ from __future__ import annotations
 import getpass
 import os
 import re
-import sqlite3
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,10 +13,11 @@ from datetime import UTC, date, datetime
 import phonenumbers
 
 from dialer.cli.common import fail
+from dialer.cli.database import open_db
 from dialer.config import Config
-from dialer.logs import configure_logging
+from dialer.logs import configure_logging, mask_text
 from dialer.numbers import NumberError, PhoneNumber, normalise
-from dialer.store import Database, StoreError
+from dialer.store import Database
 from dialer.store import compliance as store
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([dhm])")
@@ -73,6 +73,31 @@ def strip_formatting(raw: str) -> str:
     return raw.translate(_TYPED_FORMATTING)
 
 
+# A time a little ahead of this machine's clock is a clock difference, not a claim about the future.
+CLOCK_SKEW_S = 60.0
+
+
+def free_text(text: str, what: str, region: str = "US") -> str:
+    """`text` for a free-text field that must not hold a phone number; InputError if it seems to.
+
+    Found either way: a number phonenumbers recognises in the text (any form, for `region`), or a run
+    of 7 to 15 digits (what the log mask would hide; it would be shown whole in `dnc list`).
+    """
+    value = text.strip()
+    if mask_text(value) != value or any(True for _ in phonenumbers.PhoneNumberMatcher(
+            value, region, leniency=phonenumbers.Leniency.VALID)):
+        raise InputError(f"{what} must not contain a phone number (it would be shown and kept in clear); say where "
+                         "it came from without the number")
+    return value
+
+
+def not_in_future(ts: float, now: float, what: str) -> float:
+    """`ts` unless it is later than now (a minute of clock difference allowed); InputError otherwise."""
+    if ts > now + CLOCK_SKEW_S:
+        raise InputError(f"{what} {iso(ts)} is in the future (now is {iso(now)})")
+    return ts
+
+
 def check_region(region: str) -> str:
     """An ISO region code phonenumbers knows (upper case); exit 2 otherwise."""
     code = region.strip().upper()
@@ -103,15 +128,10 @@ def actor() -> str:
 
 @asynccontextmanager
 async def open_store(config: Config, *, create: bool) -> AsyncIterator[Database]:
-    """The config's database; exit 2 if it cannot be opened, 1 if it fails underway (nothing half-done:
-    every change is one transaction)."""
-    try:
-        async with Database.open(config.database.path, create=create) as db:
-            yield db
-    except StoreError as exc:
-        fail(str(exc), 2)
-    except sqlite3.Error as exc:
-        fail(f"{config.database.path}: {exc}; nothing changed", 1)
+    """The config's database; exit 1 with one line if it cannot be opened or fails underway (nothing is
+    half done: every change is one transaction)."""
+    async with open_db(config, create=create) as db:
+        yield db
 
 
 async def stamp(db: Database, now: float) -> store.ChangeStamp:

@@ -19,7 +19,9 @@ from dialer.cli.compliance_args import (
     InputError,
     check_campaign,
     check_region,
+    free_text,
     iso,
+    not_in_future,
     open_store,
     parse_expiry,
     parse_time,
@@ -97,7 +99,8 @@ def add(
     e164 = _number(number, region)
     now = SystemClock().now()
     try:
-        granted = parse_time(granted_at) if granted_at else now
+        source = free_text(source, "--source", check_region(region))
+        granted = not_in_future(parse_time(granted_at), now, "--granted-at") if granted_at else now
         expires_at = parse_expiry(expires, granted) if expires else None
         kind = _channel(channel)
     except InputError as exc:
@@ -113,7 +116,7 @@ def add(
 def revoke(
     number: NumberArg,
     campaign: CampaignOption = None,
-    source: Annotated[str, typer.Option(help="How the person withdrew consent.")] = "cli",
+    source: Annotated[str, typer.Option(help="How the person withdrew consent (free text, no numbers).")] = "cli",
     region: RegionOption = "US",
     config: ConfigOption = None,
     workdir: WorkdirOption = None,
@@ -124,6 +127,10 @@ def revoke(
     resolved = resolve_config(config, workdir)
     check_campaign(resolved, campaign)
     e164 = _number(number, region)
+    try:
+        source = free_text(source, "--source", check_region(region))
+    except InputError as exc:
+        fail(str(exc), 2)
     revoked = asyncio.run(_change(resolved, SystemClock().now(),
                                   lambda tx, s: store.revoke_consent(tx, e164, campaign, source, s)))
     out.print(f"consent of {mask(e164)} revoked ({revoked} record(s); the revocation is on record)", markup=False)
@@ -227,9 +234,10 @@ def _consent(row: dict[str, str | None], region: str, campaigns: set[str]) -> st
             raise InputError(f"campaign {text!r} is not defined in the config")
         return text
 
+    now = SystemClock().now()
     number = _parse(row, "number", lambda t: typed_number(t, region).e164, required=True)
-    source = _parse(row, "source", str, required=True)
-    granted = _parse(row, "granted_at", parse_time, required=True)
+    source = _parse(row, "source", lambda t: free_text(t, "source", region), required=True)
+    granted = _parse(row, "granted_at", lambda t: not_in_future(parse_time(t), now, "granted_at"), required=True)
     if number is None or source is None or granted is None:  # required=True never returns None
         raise _BadField("number", "missing")
     return store.NewConsent(

@@ -113,7 +113,8 @@ def search(
     name: Annotated[str | None, typer.Option(help="Part of the name (any case).")] = None,
     number: Annotated[str | None, typer.Option(help="Digits anywhere in a number.")] = None,
     tag: Annotated[str | None, typer.Option(help="Has this tag.")] = None,
-    attr: Annotated[str | None, typer.Option(help="An attribute from the import: KEY=VALUE (any case).")] = None,
+    attr: Annotated[str | None, typer.Option(
+        help="An attribute from the import: KEY=VALUE, any case and script; quotes around VALUE are dropped.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
     fmt: Annotated[ShowFormat, typer.Option("--format", "-f", help="text or json.")] = ShowFormat.TEXT,
     config: ConfigOption = None,
@@ -127,7 +128,7 @@ def search(
         k, sep, v = attr.partition("=")
         if not sep or not k.strip():
             fail("--attr must be KEY=VALUE", 2)
-        attribute = (k.strip(), v.strip())
+        attribute = (_unquote(k), _unquote(v))
     if not (name or number or tag or attribute):
         fail("give at least one of --name, --number, --tag, --attr", 2)
     if number is not None and not any(ch.isdigit() for ch in number):
@@ -151,6 +152,14 @@ def search(
                       ", ".join(f"{k}={v}" for k, v in sorted(c.attributes.items())))
     out.print(table)
     out.print(f"{len(found)} contact(s)" + (" (limit reached)" if len(found) == limit else ""), markup=False)
+
+
+def _unquote(text: str) -> str:
+    """A value as typed, without one pair of surrounding quotes: city="New York" means New York."""
+    value = text.strip()
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+        return value[1:-1]
+    return value
 
 
 @contact_app.command("note")
@@ -233,7 +242,12 @@ def export(
 
     try:
         count = asyncio.run(go())
+    except BrokenPipeError:
+        raise  # the reader went away (`| head`): main ends quietly
     except OSError as exc:
+        if output is None:
+            raise
+        output.with_name(output.name + ".part").unlink(missing_ok=True)
         fail(f"cannot write {output}: {exc.strerror}", 1)
     if output is not None:
         out.print(f"{output}: {count} contact(s)", markup=False)

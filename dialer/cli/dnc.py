@@ -26,6 +26,7 @@ from dialer.cli.compliance_args import (
     InputError,
     check_campaign,
     check_region,
+    free_text,
     iso,
     open_store,
     parse_expiry,
@@ -45,6 +46,7 @@ from dialer.compliance.registry import (
 )
 from dialer.compliance.settings import registry_dir, registry_path
 from dialer.config import Config
+from dialer.logs import mask_text
 from dialer.numbers import mask
 from dialer.store import compliance as store
 
@@ -139,6 +141,10 @@ def add(
     quiet_logs()
     resolved = resolve_config(config, workdir)
     check_campaign(resolved, campaign)
+    try:
+        source = free_text(source, "--source", check_region(region))
+    except InputError as exc:
+        fail(str(exc), 2)
     wanted = _numbers(numbers or [], file, check_region(region))
     now = SystemClock().now()
     try:
@@ -150,16 +156,21 @@ def add(
     kind = _kind(campaign, optout)
     entries = [store.NewDncEntry(n, kind, campaign, source, expires_at) for n in wanted]
 
-    async def go() -> None:
+    async def go() -> store.DncAdded:
         async with open_store(resolved, create=True) as db:
             change = await stamp(db, now)
             async with db.write() as tx:
-                await store.add_dnc(tx, entries, change)
+                return await store.add_dnc_entries(tx, entries, change)
 
-    asyncio.run(go())
+    done = asyncio.run(go())
     where = f"campaign {campaign}'s list" if kind is store.DncKind.CAMPAIGN else f"the {kind.value} list"
     until = f" until {iso(expires_at)}" if expires_at else ""
-    out.print(f"{len(entries)} number(s) added to {where}{until}", markup=False)
+    parts = [f"{done.added} number(s) added to {where}{until}"]
+    if done.unchanged:
+        parts.append(f"{done.unchanged} already on it (unchanged)")
+    if done.extended:
+        parts.append(f"{done.extended} already on it with an earlier expiry (extended{until})")
+    out.print("; ".join(parts))
 
 
 @dnc_app.command("remove")
@@ -243,7 +254,8 @@ def list_entries(
     now = SystemClock().now()
     if fmt is ListFormat.JSON:
         print(json.dumps({
-            "entries": [{"number": show(e.number), "list": e.kind.value, "campaign": e.campaign, "source": e.source,
+            "entries": [{"number": show(e.number), "list": e.kind.value, "campaign": e.campaign,
+                         "source": e.source if show_numbers else mask_text(e.source),
                          "added_at": iso(e.added_at), "expires_at": iso(e.expires_at) or None,
                          "removed_at": iso(e.removed_at) or None, "actor": e.actor} for e in entries],
             "registries": [_registry_json(r, now) for r in records],
@@ -254,7 +266,7 @@ def list_entries(
                  f"expires {iso(e.expires_at)}" if e.expires_at else "no expiry")
         scope = e.campaign or ("all campaigns" if e.kind is store.DncKind.OPTOUT else "-")
         out.print(f"{show(e.number)}\t{e.kind.value}\t{scope}\t{state}\tadded {iso(e.added_at)} by {e.actor} "
-                  f"({e.source})", markup=False)
+                  f"({e.source if show_numbers else mask_text(e.source)})")
     out.print(f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'}", markup=False)
     for r in records:
         data = _registry_json(r, now)

@@ -12,12 +12,14 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from dialer.cli.common import ConfigOption, WorkdirOption, fail, out, resolve_config
+from dialer.cli.database import open_db
+from dialer.cli.progress import progress
 from dialer.clock import SystemClock
 from dialer.config import Config
 from dialer.recordings import store
 from dialer.recordings.audit_check import verify_archive
 from dialer.recordings.retention import lift_hold, place_hold, purge
-from dialer.store import Database, StoreError
+from dialer.store import Database
 
 recordings_app = typer.Typer(help="Call recordings: problems, retention, legal holds, integrity.",
                              no_args_is_help=True)
@@ -35,13 +37,10 @@ def register(app: typer.Typer) -> None:
 
 def _run(config: Config, work: Callable[[Database], Awaitable[T]]) -> T:
     async def go() -> T:
-        async with Database.open(config.database.path, create=False) as db:
+        async with open_db(config) as db:
             return await work(db)
 
-    try:
-        return asyncio.run(go())
-    except StoreError as exc:
-        fail(str(exc))
+    return asyncio.run(go())
 
 
 def _when(unix_s: float) -> str:
@@ -115,7 +114,8 @@ def verify(config: ConfigOption = None, workdir: WorkdirOption = None, campaign:
            fmt: FormatOption = "table") -> None:
     """Re-hash the archive; exit 1 if a file changed or vanished."""
     resolved = resolve_config(config, workdir)
-    report = _run(resolved, lambda db: verify_archive(db, SystemClock().now(), campaign))
+    with progress("re-hashing recordings") as advance:
+        report = _run(resolved, lambda db: verify_archive(db, SystemClock().now(), campaign, advance))
     rows = [{"call_id": f.call_id, "campaign_id": f.campaign_id, "problem": f.problem, "path": f.path}
             for f in report.findings]
     _emit(rows, fmt, ["call_id", "campaign_id", "problem", "path"])

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import tomllib
 from collections.abc import Mapping
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
-from pydantic import SecretStr, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from dialer.compliance.policy import PolicyError
+from dialer.config import checks
 from dialer.config.models import Config
 
 CREDENTIAL_AMI_SECRET = "ami-secret"
@@ -67,10 +70,19 @@ def parse_config(
             "mqtt.secret: the secret may not be written in the config; use mqtt.secret_file, the systemd "
             f"credential {CREDENTIAL_MQTT_SECRET!r} or the environment variable named by mqtt.secret_env"
         ])
+    early = checks.raw_problems(data)
     try:
-        config = Config.model_validate(data)
+        # Strict, as TOML's own types: no "5039" for a port, no 1 for true. Validating the JSON form
+        # keeps what TOML cannot say otherwise (paths, enum names) as the strings they are.
+        config = Config.model_validate_json(json.dumps(data, default=_json_value), strict=True)
     except ValidationError as exc:
-        raise ConfigError(source, [_describe(err) for err in exc.errors()]) from None
+        errors = [(_path(err), checks.describe_error(err)) for err in exc.errors()]
+        lines = [f"{path}: {reason}" for path, reason in early.items()]
+        lines += [f"{path}: {reason}" if path else reason for path, reason in errors
+                  if not any(path.startswith(known) for known in early)]
+        raise ConfigError(source, lines) from None
+    if early:
+        raise ConfigError(source, [f"{path}: {reason}" for path, reason in early.items()])
     problems = []
     for name in config.campaigns:
         try:
@@ -79,8 +91,11 @@ def parse_config(
             problems += [f"campaigns.{name}.compliance.{key}: {reason}" for key, reason in exc.problems]
     if problems:
         raise ConfigError(source, problems)
+    problems = checks.problems(config, data)
+    if problems:
+        raise ConfigError(source, problems)
     if base_dir is not None:
-        config = _relative_to(config, base_dir)
+        config = relative_to(config, base_dir)
     if require_secret:
         env = os.environ if environ is None else environ
         secret = resolve_ami_secret(config, env, source)
@@ -91,25 +106,38 @@ def parse_config(
     return config
 
 
-def _relative_to(config: Config, base_dir: Path) -> Config:
-    """Relative paths in the file are relative to the file's folder."""
-    if not config.database.path.is_absolute():
-        config = config.model_copy(update={
-            "database": config.database.model_copy(update={"path": base_dir / config.database.path})
-        })
-    folder = config.dnc.registry_dir
-    if folder is not None and not folder.is_absolute():
-        config = config.model_copy(update={"dnc": config.dnc.model_copy(update={"registry_dir": base_dir / folder})})
-    return config.model_copy(update={"recordings": config.recordings.resolved(base_dir)})
+def _json_value(value: object) -> object:
+    """TOML's dates and times (and a caller's Path or set) in the JSON form the models read."""
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not a TOML value")
 
 
-def _describe(err: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> str:
-    loc = ".".join(str(part) for part in (*prefix, *err.get("loc", ())))
-    message = str(err.get("msg", "invalid"))
-    message = message.removeprefix("Value error, ")
-    if err.get("type") == "extra_forbidden":
-        message = "unknown key"
-    return f"{loc}: {message}" if loc else message
+def _path(err: Mapping[str, Any]) -> str:
+    return ".".join(str(part) for part in err.get("loc", ()))
+
+
+def relative_to(model: Any, base_dir: Path) -> Any:
+    """Every relative path of the config (secret files, the database, folders: any key) made relative
+    to `base_dir`, the config file's folder, as a person reading the file expects."""
+    update: dict[str, Any] = {}
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if isinstance(value, Path) and not value.is_absolute():
+            update[name] = base_dir / value
+        elif isinstance(value, BaseModel):
+            resolved = relative_to(value, base_dir)
+            if resolved is not value:
+                update[name] = resolved
+        elif isinstance(value, dict) and any(isinstance(v, BaseModel) for v in value.values()):
+            items = {k: relative_to(v, base_dir) if isinstance(v, BaseModel) else v for k, v in value.items()}
+            if any(items[k] is not value[k] for k in value):
+                update[name] = items
+    return model.model_copy(update=update) if update else model
 
 
 def resolve_ami_secret(config: Config, environ: Mapping[str, str], source: str) -> SecretStr:

@@ -12,6 +12,8 @@ from rich.table import Table
 from rich.text import Text
 
 from dialer.crm.store import AttemptEntry, ContactHistory, GateEntry
+from dialer.logs import mask_text
+from dialer.terminal import append, safe_text
 
 
 def iso(ts: float | None) -> str:
@@ -72,7 +74,7 @@ def render_history(history: ContactHistory) -> RenderableType:
     """The whole history as a group of rich renderables."""
     parts: list[RenderableType] = []
     title = Text(f"contact #{history.id}  ", style="bold")
-    title.append(history.name or ("(erased)" if history.erased_at else "(no name)"))
+    append(title, history.name or ("(erased)" if history.erased_at else "(no name)"))
     if history.erased_at is not None:
         title.append(f"   erased {iso(history.erased_at)}", style="red")
     parts.append(title)
@@ -145,15 +147,17 @@ def _timeline(history: ContactHistory) -> RenderableType:
                 style="bold")
     for row in timeline(history):
         style = "red" if row.what == "blocked" else ""
-        text.append(f"{iso(row.at)}  {row.campaign}  {row.what}  {row.number}  ", style=style)
-        text.append(row.outcome, style=style or "bold")
+        append(text, f"{iso(row.at)}  {row.campaign}  {row.what}  {row.number}  ", style=style)
+        append(text, row.outcome, style=style or "bold")
         if row.talk:
-            text.append(f"  talk {row.talk}")
+            append(text, f"  talk {row.talk}")
         text.append("\n")
         if row.gate:
-            text.append(f"    gate {row.gate}\n", style="dim")
+            append(text, f"    gate {row.gate}", style="dim")
+            text.append("\n")
         if row.recording:
-            text.append(f"    recording {row.recording}\n", style="dim")
+            append(text, f"    recording {row.recording}", style="dim")
+            text.append("\n")
     return text
 
 
@@ -162,11 +166,13 @@ def _state_table(history: ContactHistory) -> RenderableType:
     state.add_column()
     state.add_column(overflow="fold")
     for number in history.suppressed:
-        state.add_row(number, "[red]on the suppression list (erased): never contacted again[/]")
+        state.add_row(number, safe_text("on the suppression list (erased): never contacted again", style="red"))
     for d in history.dnc:
         scope = d.campaign or ("every campaign" if d.list in ("optout", "internal") else "")
         until = f" until {iso(d.expires_at)}" if d.expires_at else ""
-        state.add_row(d.number, f"[red]DNC {d.list}[/] ({scope}) since {iso(d.added_at)}{until}, source {d.source}")
+        line = safe_text(f"DNC {d.list}", style="red")
+        append(line, f" ({scope}) since {iso(d.added_at)}{until}, source {mask_text(d.source)}")
+        state.add_row(d.number, line)
     for c in history.consents:
         status = f"revoked {iso(c.revoked_at)}" if c.revoked_at else (
             f"until {iso(c.expires_at)}" if c.expires_at else "no expiry")

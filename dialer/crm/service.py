@@ -6,7 +6,6 @@ the same code.
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from typing import TextIO
 
 import structlog
 
+from dialer import csv_safe
 from dialer.crm import callbacks, erasure
 from dialer.crm import store as crm
 from dialer.numbers import PhoneNumber, mask
@@ -78,7 +78,7 @@ async def export_csv(db: Database, out: TextIO, now: float, tag: str | None = No
     """Write one CSV row per attempt or blocking decision (contact columns repeated); returns contacts."""
     from dialer.crm.render import CSV_COLUMNS, csv_rows
 
-    writer = csv.writer(out)
+    writer = csv_safe.writer(out)  # formula cells neutralised (OWASP CSV injection)
     writer.writerow(CSV_COLUMNS)
     count = 0
     async for page in _pages(db, tag, now):

@@ -397,12 +397,15 @@ class ContactSummary:
 async def search_contacts(tx: Tx, *, name: str | None = None, number: str | None = None, tag: str | None = None,
                           attribute: tuple[str, str] | None = None, limit: int = 50) -> list[ContactSummary]:
     """Contacts matching every criterion given: a name part, a number fragment (digits), a tag, an
-    attribute `key=value` (exact, case-insensitive); ordered by id."""
+    attribute `key=value` (exact); names and values compared in any case, in any script; ordered by id.
+
+    SQL narrows the candidates (its LIKE folds ASCII letters only, so every other character is a
+    one-character wildcard there); the exact, Unicode-aware comparison is made here."""
     where = ["1 = 1"]
     params: list[object] = []
     if name:
-        where.append("LOWER(c.name) LIKE ? ESCAPE '\\'")
-        params.append(f"%{_like(name.lower())}%")
+        where.append("c.name LIKE ? ESCAPE '\\'")
+        params.append(f"%{_like_any_case(name)}%")
     if number:
         digits = "".join(ch for ch in number if ch.isdigit())
         where.append("EXISTS (SELECT 1 FROM phone_numbers p WHERE p.contact_id = c.id AND p.number LIKE ?)")
@@ -411,9 +414,9 @@ async def search_contacts(tx: Tx, *, name: str | None = None, number: str | None
         where.append("EXISTS (SELECT 1 FROM contact_tags t WHERE t.contact_id = c.id AND t.tag = ?)")
         params.append(tag.lower())
     if attribute:
-        # Coarse in SQL (the value appears in the JSON text), exact in Python below.
-        where.append("LOWER(c.attributes) LIKE ? ESCAPE '\\'")
-        params.append(f"%{_like(attribute[1].lower())}%")
+        # Coarse in SQL (some attribute has a value like it), exact in Python below.
+        where.append("EXISTS (SELECT 1 FROM json_each(c.attributes) j WHERE j.value LIKE ? ESCAPE '\\')")
+        params.append(_like_any_case(attribute[1].strip()))
     found: list[ContactSummary] = []
     after = 0
     while len(found) < limit:
@@ -426,6 +429,8 @@ async def search_contacts(tx: Tx, *, name: str | None = None, number: str | None
         for r in rows:
             attributes = json.loads(r["attributes"] or "{}")
             if attribute and not _attribute_matches(attributes, *attribute):
+                continue
+            if name and name.casefold() not in (r["name"] or "").casefold():
                 continue
             found.append(ContactSummary(r["id"], r["name"], (), (), attributes, r["erased_at"] is not None))
             if len(found) == limit:
@@ -449,10 +454,15 @@ def _like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def _like_any_case(text: str) -> str:
+    """A LIKE pattern for `text` that SQLite's ASCII-only case folding cannot make miss a match."""
+    return "".join(ch if ch.isascii() else "_" for ch in _like(text))
+
+
 def _attribute_matches(attributes: dict[str, Any], key: str, value: str) -> bool:
-    wanted = key.strip().lower()
-    return any(k.lower() == wanted and str(v).strip().lower() == value.strip().lower()
-               for k, v in attributes.items())
+    wanted_key = key.strip().casefold()
+    wanted = value.strip().casefold()
+    return any(k.casefold() == wanted_key and str(v).strip().casefold() == wanted for k, v in attributes.items())
 
 
 async def contact_ids_page(tx: Tx, after_id: int, limit: int, tag: str | None = None) -> list[int]:

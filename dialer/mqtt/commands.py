@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 import dialer
 from dialer.clock import Clock
 from dialer.engine import Engine
-from dialer.leads.importer import ImportPlan, PreparedLead, write_import
+from dialer.leads.importer import ImportOptions, LeadInput, import_rows
 from dialer.logs import mask_text
 from dialer.mqtt.config import MqttConfig
 from dialer.mqtt.payloads import ErrorDetail, ReplyPayload
@@ -393,22 +393,18 @@ class CommandHandler:
                   for i, result in enumerate(numbers) if isinstance(result, str)]
         if errors:
             raise CommandRefused(errors)
-        plan = ImportPlan(rows=len(command.leads))
-        for i, (lead, number) in enumerate(zip(command.leads, numbers, strict=True)):
-            assert isinstance(number, PhoneNumber)
-            existing = plan.leads.get(number.e164)
-            if existing is not None:
-                plan.merged += 1
-                existing.priority = max(existing.priority, lead.priority)
-                existing.attributes.update(lead.attributes)
-                continue
-            plan.leads[number.e164] = PreparedLead(number, i, lead.name, lead.priority, dict(lead.attributes))
-        result = await write_import(self.ctx.db, command.campaign, plan, self.ctx.clock.now())
+        leads = [LeadInput(lead.number, lead.region, lead.name, lead.priority, dict(lead.attributes))
+                 for lead in command.leads]
+        options = ImportOptions(region, actor="mqtt", list_name="mqtt")
+        report = await import_rows(self.ctx.db, command.campaign, leads, options, self.ctx.clock.now(),
+                                   source=f"mqtt request {command.request_id}")
+        assert report.result is not None  # not strict: an import of rows is never refused
+        result = report.result
         self._items["add_leads"].add(len(command.leads), self.ctx.clock.now())
         self.ctx.campaign_changed(command.campaign)
         audit.campaign = command.campaign
         return {"campaign": command.campaign, "new_leads": result.new_leads,
-                "existing_leads": result.existing_leads, "merged": plan.merged}
+                "existing_leads": result.existing_leads, "merged": report.duplicates}
 
     async def _add_dnc(self, command: AddDncCommand, audit: _Audit) -> dict[str, Any]:
         if command.campaign is not None and command.campaign not in self.ctx.engine.config.campaigns:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,12 +37,14 @@ class VerifyReport:
         return not self.findings
 
 
-async def verify_archive(db: Database, now: float, campaign: str | None = None) -> VerifyReport:
-    """Re-hash every archived file (of one campaign, or all) and store each result on its row."""
+async def verify_archive(db: Database, now: float, campaign: str | None = None,
+                         on_progress: Callable[[int, int], None] | None = None) -> VerifyReport:
+    """Re-hash every archived file (of one campaign, or all) and store each result on its row;
+    `on_progress(done, total)` after each file (from a worker thread)."""
     async with db.read() as tx:
         rows = await store.archived(tx, campaign)
     items = [(row["call_id"], row["campaign_id"], row["path"], row["sha256"], row["bytes"]) for row in rows]
-    problems = await asyncio.to_thread(_check_all, items)
+    problems = await asyncio.to_thread(_check_all, items, on_progress)
     report = VerifyReport(checked=len(items))
     for (call_id, campaign_id, path, _, _), problem in zip(items, problems, strict=True):
         if problem is not None:
@@ -52,8 +55,14 @@ async def verify_archive(db: Database, now: float, campaign: str | None = None) 
     return report
 
 
-def _check_all(items: list[tuple[str, str, str, str, int]]) -> list[str | None]:
-    return [_check(Path(path), sha256, size) for _, _, path, sha256, size in items]
+def _check_all(items: list[tuple[str, str, str, str, int]],
+               on_progress: Callable[[int, int], None] | None = None) -> list[str | None]:
+    problems = []
+    for _, _, path, sha256, size in items:
+        problems.append(_check(Path(path), sha256, size))
+        if on_progress is not None:
+            on_progress(len(problems), len(items))
+    return problems
 
 
 def _check(path: Path, sha256: str, size: int) -> str | None:

@@ -77,12 +77,15 @@ def _iso(ts: float | None) -> str | None:
 
 
 async def campaign_report(db: Database, campaign: str | None = None, *, since: float | None = None,
-                          until: float | None = None, now: float | None = None) -> dict[str, Any]:
+                          until: float | None = None, now: float | None = None,
+                          tz: str | None = None) -> dict[str, Any]:
     """The report for one campaign (or all): its figures, and the same figures per campaign.
 
     Each figure is one pass over the range, grouped by campaign; the whole is the sum of the
     campaigns (a lead, an attempt, an audit row belongs to one campaign), except the distinct
-    numbers, which get a pass of their own.
+    numbers, which get a pass of their own. With `tz` (an IANA zone), the hourly figures count
+    each call in its hour in that zone rather than in the callee's, and the range is also given
+    in that zone (`since_local`, `until_local`).
     """
     now = now if now is not None else datetime.now(UTC).timestamp()
     scope = Scope(campaign, since, until)
@@ -99,7 +102,7 @@ async def campaign_report(db: Database, campaign: str | None = None, *, since: f
         await _calls(tx, scope, part)
         await _dispositions(tx, scope, part)
         await _per_lead(tx, scope, part)
-        await _hours(tx, scope, part)
+        await _hours(tx, scope, part, tz)
         await _blocks(tx, scope, part)
         await _texts(tx, scope, part)
         await _recording_rows(tx, scope, part)
@@ -113,7 +116,8 @@ async def campaign_report(db: Database, campaign: str | None = None, *, since: f
         recordings = await tx.fetchone("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'recordings'")
     available = recordings is not None
     report = {"campaign": campaign, "since": _iso(since), "until": _iso(until), "generated_at": _iso(now),
-              "campaigns": campaigns, **whole.figures(available)}
+              "timezone": tz, "since_local": _local_iso(since, tz), "until_local": _local_iso(until, tz),
+              "hours_in": tz, "campaigns": campaigns, **whole.figures(available)}
     report["by_campaign"] = {name: parts[name].figures(available) for name in campaigns}
     return report
 
@@ -268,7 +272,13 @@ def _local_hour(zone: str, quarter: int) -> int:
     return datetime.fromtimestamp(quarter * QUARTER_S, tz).hour
 
 
-async def _hours(tx: Tx, scope: Scope, part: Parts) -> None:
+def _local_iso(ts: float | None, tz: str | None) -> str | None:
+    if ts is None or tz is None:
+        return None
+    return datetime.fromtimestamp(ts, ZoneInfo(tz)).isoformat(timespec="seconds")
+
+
+async def _hours(tx: Tx, scope: Scope, part: Parts, tz: str | None = None) -> None:
     where, params = scope.where("a.")
     answered = ",".join("?" * len(ANSWERED))
     # Grouped by the number's zones and the UTC quarter hour in SQL: a quarter hour falls in one local
@@ -282,7 +292,7 @@ async def _hours(tx: Tx, scope: Scope, part: Parts) -> None:
         (*ANSWERED, *params))
     for campaign, zones, quarter, calls, hits, ended in rows:
         first = (zones or "").split()
-        hour = _local_hour(first[0] if first else "", int(quarter))
+        hour = _local_hour(tz if tz is not None else (first[0] if first else ""), int(quarter))
         p = part(campaign)
         p.hour_calls[hour] += int(calls)
         p.hour_answered[hour] += int(hits or 0)

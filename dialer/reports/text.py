@@ -22,10 +22,21 @@ def _num(value: float | None, suffix: str = "") -> str:
     return (f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}") + suffix
 
 
+# The abbreviations of the summary, in lines that fit 80 columns (a pipe or a log does not wrap them).
+LEGEND = (
+    "reached: numbers where a person answered; answer: answered / ended calls",
+    "talk: mean talk time (s); blocks: calls the compliance gate refused",
+    "ab.24h, ab.30d: abandoned / live-answered calls over 24 hours and 30 days",
+)
+LEGEND_TEXTS = "texts ok: text messages accepted / sent"
+LEGEND_RECORDINGS = "no rec.: calls without a good recording (missing or broken)"
+
+
 def render_table(data: dict[str, Any]) -> RenderableType:
-    """The report as rich renderables: campaigns at a glance, then outcomes, blocks, hours, leads."""
+    """The report as rich renderables that fit 80 columns: campaigns at a glance with a legend of the
+    abbreviations, then outcomes, blocks, hours, leads."""
     title = f"report: {data['campaign']}" if data["campaign"] else "report: all campaigns"
-    since, until = data.get("since"), data.get("until")
+    since, until = data.get("since_local") or data.get("since"), data.get("until_local") or data.get("until")
     if since or until:
         title += f" ({since or 'start'} to {until or 'now'})"
     rows = list(data["by_campaign"].items())
@@ -33,21 +44,31 @@ def render_table(data: dict[str, Any]) -> RenderableType:
         rows.append(("all", data))
     texts = any(c["sms"]["sent"] for _, c in rows)
     recordings = data["recordings_missing"] is not None
-    # Fits 80 columns: short headers, no vertical rules, optional columns only when they have data.
-    summary = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    summary.add_column("campaign", min_width=8, no_wrap=True)
-    headers = ["calls", "reached", "answer", "talk", "ab.24h", "ab.30d", "blocks"]
-    headers += ["texts ok"] * texts + ["no rec."] * recordings
-    for column in headers:
+    # 80 columns: short headers, no vertical rules, one space between columns, the campaign name
+    # folded when long; texts and recordings in a table of their own when there are any.
+    summary = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    summary.add_column("campaign", min_width=8, overflow="fold")
+    for column in ("calls", "reached", "answer", "talk", "ab.24h", "ab.30d", "blocks"):
         summary.add_column(column, justify="right", no_wrap=True)
     for name, c in rows:
-        cells = [_num(c["calls"]), _num(c["numbers_reached"]), _pct(c["answer_rate"]), _num(c["avg_talk_s"], "s"),
-                 _pct(c["abandon_rate_24h"]), _pct(c["abandon_rate_30d"]), _num(sum(c["gate_blocks"].values()))]
+        summary.add_row(name, _num(c["calls"]), _num(c["numbers_reached"]), _pct(c["answer_rate"]),
+                        _num(c["avg_talk_s"], "s"), _pct(c["abandon_rate_24h"]), _pct(c["abandon_rate_30d"]),
+                        _num(sum(c["gate_blocks"].values())))
+    parts: list[RenderableType] = [summary]
+    if texts or recordings:
+        extra = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+        extra.add_column("campaign", min_width=8, overflow="fold")
         if texts:
-            cells.append(f"{c['sms']['accepted']}/{c['sms']['sent']}")
+            extra.add_column("texts ok", justify="right", no_wrap=True)
         if recordings:
-            cells.append(_num(c["recordings_missing"]))
-        summary.add_row(name, *cells)
+            extra.add_column("no rec.", justify="right", no_wrap=True)
+        for name, c in rows:
+            cells = ([f"{c['sms']['accepted']}/{c['sms']['sent']}"] if texts else []) + (
+                [_num(c["recordings_missing"])] if recordings else [])
+            extra.add_row(name, *cells)
+        parts.append(extra)
+    legend = [*LEGEND, *([LEGEND_TEXTS] if texts else []), *([LEGEND_RECORDINGS] if recordings else [])]
+    parts.append(Text("\n".join(legend), style="dim"))
     details = Table(show_header=True, title="details", title_justify="left")
     details.add_column("metric")
     details.add_column("value", justify="right")
@@ -70,13 +91,14 @@ def render_table(data: dict[str, Any]) -> RenderableType:
         details.add_section()
         for key, value in data["sms"]["by_outcome"].items():
             details.add_row(f"texts: {key}", str(value))
-    return Group(summary, details, _hours(data))
+    return Group(*parts, details, _hours(data))
 
 
 def _hours(data: dict[str, Any]) -> RenderableType:
     """Answer rate per local hour as one line of block characters (0-23), best hours named."""
     hours = data["answer_by_local_hour"]
-    line = Text("answer rate by local hour  ")
+    zone = data.get("hours_in")
+    line = Text(f"answer rate by hour in {zone}  " if zone else "answer rate by local hour  ")
     for h in hours:
         rate = h["answer_rate"]
         char = "·" if rate is None else BLOCKS[min(len(BLOCKS) - 1, round(rate * (len(BLOCKS) - 1)))]

@@ -98,21 +98,60 @@ def _audit_change(conn: sqlite3.Connection, stamp: ChangeStamp, kind: str, numbe
     )
 
 
+@dataclass(frozen=True, slots=True)
+class DncAdded:
+    """What an add did: entries added, entries already in force unchanged, expiries extended."""
+
+    added: int
+    unchanged: int
+    extended: int
+    revision: int
+
+
 async def add_dnc(tx: Tx, entries: Sequence[NewDncEntry], stamp: ChangeStamp) -> int:
     """Put numbers on DNC lists (one audit row each); returns the revision of the change."""
-    revision: int = await tx.run(_add_dnc, entries, stamp)
-    return revision
+    return (await add_dnc_entries(tx, entries, stamp)).revision
 
 
-def _add_dnc(conn: sqlite3.Connection, entries: Sequence[NewDncEntry], stamp: ChangeStamp) -> int:
+async def add_dnc_entries(tx: Tx, entries: Sequence[NewDncEntry], stamp: ChangeStamp) -> DncAdded:
+    """Put numbers on DNC lists. A number already on that list (same scope, in force) is left as it is,
+    unless the new entry lasts longer: then the entry in force gets the later expiry (one audit row)."""
+    added: DncAdded = await tx.run(_add_dnc, entries, stamp)
+    return added
+
+
+def _add_dnc(conn: sqlite3.Connection, entries: Sequence[NewDncEntry], stamp: ChangeStamp) -> DncAdded:
     revision = _next_revision(conn)
+    fresh: list[NewDncEntry] = []
+    unchanged = extended = 0
+    for e in dict.fromkeys(entries):  # the same entry twice in one call counts once
+        scope = "campaign_id IS NULL" if e.campaign is None else "campaign_id = ?"
+        params: tuple[object, ...] = (e.number, e.kind.value, *((e.campaign,) if e.campaign is not None else ()),
+                                      stamp.now)
+        current = conn.execute(
+            f"SELECT id, expires_at FROM dnc_entries WHERE number = ? AND list = ? AND {scope} "
+            "AND removed_at IS NULL AND (expires_at IS NULL OR expires_at > ?) "
+            "ORDER BY expires_at IS NULL DESC, expires_at DESC LIMIT 1", params).fetchone()
+        if current is None:
+            fresh.append(e)
+            continue
+        entry_id, expires_at = current
+        if expires_at is None or (e.expires_at is not None and e.expires_at <= expires_at):
+            unchanged += 1
+            continue
+        conn.execute("UPDATE dnc_entries SET expires_at = ?, revision = ? WHERE id = ?", (e.expires_at, revision,
+                                                                                           entry_id))
+        until = "no expiry" if e.expires_at is None else f"until {utc_iso(e.expires_at)}"
+        _audit_change(conn, stamp, "dnc_extend", e.number, e.campaign, f"dnc.{e.kind.value}",
+                      f"extended to {until} from {e.source}")
+        extended += 1
     conn.executemany(
         "INSERT INTO dnc_entries (number, list, campaign_id, source, added_at, expires_at, actor, revision) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         [(e.number, e.kind.value, e.campaign, e.source, stamp.now, e.expires_at, stamp.actor, revision)
-         for e in entries],
+         for e in fresh],
     )
-    for e in entries:
+    for e in fresh:
         until = "" if e.expires_at is None else f" until {utc_iso(e.expires_at)}"
         _audit_change(conn, stamp, "dnc_add", e.number, e.campaign, f"dnc.{e.kind.value}",
                       f"added from {e.source}{until}")
@@ -120,7 +159,7 @@ def _add_dnc(conn: sqlite3.Connection, entries: Sequence[NewDncEntry], stamp: Ch
               "campaign": e.campaign, "source": e.source, "expires_at": e.expires_at} for e in entries]
     journal.record_all(conn, "dnc_add", stamp.now, stamp.actor,
                        [{"entries": items[i:i + journal.CHUNK]} for i in range(0, len(items), journal.CHUNK)])
-    return revision
+    return DncAdded(len(fresh), unchanged, extended, revision)
 
 
 async def remove_dnc(tx: Tx, numbers: Sequence[str], kind: DncKind, campaign: str | None,

@@ -109,8 +109,8 @@ def test_import_reports_each_bad_row_and_imports_the_rest(tmp_path):
     assert result.returncode == 0, result.stderr
     assert f"{csv}:line 3: number: number contains characters that are not allowed" in result.stderr
     assert f"{csv}:line 4: number: empty" in result.stderr
-    assert "2 numbers imported into c1" in result.stdout
-    assert "1 duplicates merged, 2 bad rows skipped" in result.stdout
+    assert "2 numbers imported into c1 as list 'leads.csv'" in result.stdout
+    assert "1 duplicate rows (merged into the first row of their number), 2 bad rows skipped" in result.stdout
     strict = dialer("import", "c1", str(csv), "--config", str(path), "--strict")
     assert strict.returncode == 1
     assert "nothing imported (--strict)" in strict.stderr

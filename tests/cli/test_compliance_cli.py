@@ -68,8 +68,8 @@ def test_consent_add_revoke_and_import_change_what_check_says(tmp_path):
     assert revoked["verdict"] == "block"
     assert next(r for r in revoked["rules"] if r["rule"] == "consent")["detail"].startswith("consent revoked")
     bad = tmp_path / "bad.csv"
-    bad.write_text("number,source,granted_at,campaign\n+14155550124,form,2027-01-01,c1\n"
-                   "4155550125,form,yesterday,\n+14155550126,,2027-01-01,c9\n")
+    bad.write_text("number,source,granted_at,campaign\n+14155550124,form,2026-01-01,c1\n"
+                   "4155550125,form,yesterday,\n+14155550126,,2026-01-01,c9\n")
     result = dialer("consent", "import", str(bad), "--config", str(path))
     assert result.returncode == 1
     assert f"{bad}:line 3: granted_at: 'yesterday' is not an ISO-8601 date or time" in result.stderr
@@ -77,7 +77,7 @@ def test_consent_add_revoke_and_import_change_what_check_says(tmp_path):
     assert "nothing imported" in result.stderr
     assert dialer("check", "+14155550124", *at).returncode == 1  # the good row was not imported either
     good = tmp_path / "good.csv"
-    good.write_text("number,source,granted_at,campaign,channel\n+14155550124,form,2027-01-01,c1,call\n")
+    good.write_text("number,source,granted_at,campaign,channel\n+14155550124,form,2026-01-01,c1,call\n")
     assert "1 consent record(s) imported" in dialer("consent", "import", str(good), "--config", str(path)).stdout
     assert dialer("check", "+14155550124", *at).returncode == 0
 
@@ -116,11 +116,13 @@ def test_scrub_counts_a_whole_list_per_rule_and_audit_export_reads_the_trail(tmp
     exported = dialer("audit", "export", "--config", str(path), "--since", "2020-01-01")
     assert exported.returncode == 0, exported.stderr
     table = list(csv.DictReader(io.StringIO(exported.stdout)))
-    assert [r["kind"] for r in table] == ["dnc_add", "dnc_add", "dnc_add"]
-    assert {r["number_masked"] for r in table} == {"+14*******00", "+14*******01", "+14*******02"}
+    assert [r["kind"] for r in table] == ["leads", "dnc_add", "dnc_add", "dnc_add"]  # the import, then the DNC
+    assert table[0]["rule"] == "import"
+    # A cell starting with + is written as text ('+...): a spreadsheet runs nothing (OWASP CSV injection).
+    assert {r["number_masked"] for r in table[1:]} == {"'+14*******00", "'+14*******01", "'+14*******02"}
     assert "4155550200" not in exported.stdout
     as_json = json.loads(dialer("audit", "export", "--config", str(path), "--format", "json").stdout)
-    assert [r["rule"] for r in as_json] == ["dnc.internal", "dnc.internal", "dnc.optout"]
+    assert [r["rule"] for r in as_json] == ["import", "dnc.internal", "dnc.internal", "dnc.optout"]
     assert json.loads(dialer("audit", "export", "--config", str(path), "--format", "json",
                              "--since", "2099-01-01").stdout) == []
     assert dialer("audit", "export", "--config", str(path), "--until", "soon").returncode == 2

@@ -14,7 +14,7 @@ from pathlib import Path
 import structlog
 
 from dialer.config import Config
-from dialer.leads.importer import prepare_import, write_import
+from dialer.leads.importer import ImportOptions, import_file
 from dialer.logs import configure_logging
 from dialer.store import Database
 from tests.e2e.test_compliance import write_toml
@@ -45,10 +45,9 @@ async def import_people(tmp_path: Path, config: Config, people: list[tuple[str, 
     """Import (number, name, plan) rows through the CSV importer."""
     path = tmp_path / f"people-{campaign}-{len(people)}.csv"
     path.write_text("phone,name,plan\n" + "".join(f"{n},{name},{plan}\n" for n, name, plan in people))
-    plan = prepare_import(path, "US")
-    assert not plan.bad
     async with Database.open(config.database.path) as db:
-        await write_import(db, campaign, plan, 0.0)
+        report = await import_file(db, campaign, path, ImportOptions("US"), 0.0)
+    assert not report.bad
 
 
 @contextmanager

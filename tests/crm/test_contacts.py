@@ -96,7 +96,8 @@ async def test_search_tag_note_and_export(tmp_path, sim):
     assert sum(1 for r in table if r["what"] == "call") == total
     assert [(r["name"], r["what"], r["gate_rule"]) for r in table if r["what"] == "blocked"] == [
         ("Cal Oh", "blocked", "dnc.internal")]
-    assert {r["numbers"] for r in table if r["name"] == "Ann Lee"} == {ANN}
+    # A cell starting with + is written as text ('+1...): a spreadsheet runs nothing (OWASP CSV injection).
+    assert {r["numbers"] for r in table if r["name"] == "Ann Lee"} == {"'" + ANN}
 
 
 async def test_an_unknown_contact_is_an_error_not_a_crash(tmp_path, sim):

@@ -11,7 +11,7 @@ import pytest
 from pydantic import SecretStr
 
 from dialer.config import Config, parse_config
-from dialer.leads.importer import prepare_import, write_import
+from dialer.leads.importer import ImportOptions, import_file
 from dialer.sim import SimConfig, SimServer, SimUser
 from dialer.store import Database
 
@@ -77,10 +77,9 @@ async def import_numbers(tmp_path: Path, config: Config, numbers: list[str], cam
     """Import `numbers` as leads of `campaign` through the CSV importer."""
     path = tmp_path / f"leads-{campaign}.csv"
     path.write_text("phone\n" + "\n".join(numbers) + "\n")
-    plan = prepare_import(path, "US")
-    assert not plan.bad
     async with Database.open(config.database.path) as db:
-        await write_import(db, campaign, plan, 0.0)
+        report = await import_file(db, campaign, path, ImportOptions("US"), 0.0)
+    assert not report.bad
 
 
 async def rows(config: Config, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:

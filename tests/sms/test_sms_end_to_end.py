@@ -16,7 +16,7 @@ from dialer.config import Config
 from dialer.daemon import run_until_settled
 from dialer.engine import Engine
 from dialer.events import CallEvent
-from dialer.leads.importer import prepare_import, write_import
+from dialer.leads.importer import ImportOptions, import_file
 from dialer.logs import configure_logging
 from dialer.store import Database
 from dialer.store import compliance as store
@@ -45,10 +45,9 @@ async def import_people(tmp_path: Path, config: Config, people: list[tuple[str, 
     """Import (number, name, plan) rows; an empty plan leaves the attribute out."""
     path = tmp_path / f"people-{campaign}.csv"
     path.write_text("phone,name,plan\n" + "".join(f"{n},{name},{plan}\n" for n, name, plan in people))
-    plan = prepare_import(path, "US")
-    assert not plan.bad
     async with Database.open(config.database.path) as db:
-        await write_import(db, campaign, plan, 0.0)
+        report = await import_file(db, campaign, path, ImportOptions("US"), 0.0)
+    assert not report.bad
 
 
 def sent_bodies(sim: Any) -> dict[str, str]:

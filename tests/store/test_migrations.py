@@ -48,3 +48,37 @@ async def test_a_newer_schema_is_refused(tmp_path):
     async with Database.open(tmp_path / "dialer.db") as db:
         with pytest.raises(StoreError, match="newer than this dialer knows"):
             await db.migrate(MIGRATIONS[:1])
+
+
+async def test_migration_8_widens_the_lead_status_even_for_a_connection_opened_before_it(tmp_path):
+    """A database from before lead lists: a daemon's connection, open while a command migrates it,
+    keeps writing leads (a disabled one too) without reopening; nothing else is accepted."""
+    fresh = tmp_path / "pre8.db"
+    async with Database.open(fresh) as db:
+        pass
+    pre8 = sqlite3.connect(fresh, isolation_level=None)
+    pre8.execute("PRAGMA writable_schema = ON")
+    pre8.execute("UPDATE sqlite_master SET sql = replace(sql, ', ''disabled''', '') WHERE name = 'leads'")
+    pre8.execute("PRAGMA writable_schema = RESET")
+    pre8.execute("ALTER TABLE leads DROP COLUMN list_id")
+    pre8.execute("DROP TABLE lead_lists")
+    pre8.execute("DELETE FROM schema_migrations WHERE version = 8")
+    pre8.execute("INSERT INTO campaigns (id, state, created_at, updated_at) VALUES ('c', 'active', 0, 0)")
+    pre8.execute("INSERT INTO contacts (id, name, attributes, created_at, updated_at) VALUES (1, NULL, '{}', 0, 0)")
+    pre8.execute("INSERT INTO phone_numbers (number, contact_id, region, number_type, zones, created_at) "
+                 "VALUES ('+14155550100', 1, 'US', 'fixed_line_or_mobile', '', 0)")
+    pre8.execute("INSERT INTO leads (campaign_id, number, created_at, updated_at) VALUES ('c', '+14155550100', 0, 0)")
+    with pytest.raises(sqlite3.IntegrityError):
+        pre8.execute("UPDATE leads SET status = 'disabled'")
+    daemon = sqlite3.connect(fresh, isolation_level=None)  # open before the migration
+    daemon.execute("SELECT COUNT(*) FROM leads").fetchone()
+    async with Database.open(fresh, create=False) as db:
+        assert await db.schema_version() >= 8
+        assert "lead_lists" in await tables(db)
+    daemon.execute("UPDATE leads SET status = 'disabled', list_id = NULL")
+    with pytest.raises(sqlite3.IntegrityError):
+        daemon.execute("UPDATE leads SET status = 'bogus'")
+    assert daemon.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert daemon.execute("PRAGMA writable_schema").fetchone()[0] == 0
+    daemon.close()
+    pre8.close()
