@@ -7,6 +7,8 @@ import pkgutil
 
 import typer
 
+from dialer.cli.common import guarded
+
 app = typer.Typer(
     name="dialer",
     help="Outbound-dialing daemon for the Asterisk PBX.",
@@ -22,5 +24,5 @@ for _info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point (an error no command caught is one line, never a traceback)."""
+    guarded(app)

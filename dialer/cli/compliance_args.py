@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime
 
 import phonenumbers
 
-from dialer.cli.common import fail
+from dialer.cli.common import fail, store_exit_code
 from dialer.config import Config
 from dialer.logs import configure_logging
 from dialer.numbers import NumberError, PhoneNumber, normalise
@@ -103,13 +103,13 @@ def actor() -> str:
 
 @asynccontextmanager
 async def open_store(config: Config, *, create: bool) -> AsyncIterator[Database]:
-    """The config's database; exit 2 if it cannot be opened, 1 if it fails underway (nothing half-done:
-    every change is one transaction)."""
+    """The config's database; exit 65/66/74 if it cannot be opened (dialer.ops.exit_codes), 1 if it fails
+    underway (nothing half-done: every change is one transaction)."""
     try:
         async with Database.open(config.database.path, create=create) as db:
             yield db
     except StoreError as exc:
-        fail(str(exc), 2)
+        fail(str(exc), store_exit_code(exc))
     except sqlite3.Error as exc:
         fail(f"{config.database.path}: {exc}; nothing changed", 1)
 

@@ -100,7 +100,8 @@ def _import(config: Config, campaign: str, file: Path, default_region: str, numb
 async def _run(config: Config, campaign: str, file: Path, default_region: str, number_column: str | None,
                strict: bool, on_read: Callable[[int], None] | None,
                on_normalised: Callable[[int], None] | None) -> ImportReport:
-    async with Database.open(config.database.path) as db:
+    # One of the three commands that may create a database (with dialer init and dialer demo).
+    async with Database.open(config.database.path, create=True) as db:
         return await import_csv(db, campaign, file, default_region, SystemClock().now(),
                                 number_column=number_column, strict=strict, on_read=on_read,
                                 on_normalised=on_normalised)
