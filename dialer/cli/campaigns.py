@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from dialer.cli.common import ConfigOption, WorkdirOption, fail, out, resolve_config
+from dialer.cli.common import ConfigOption, WorkdirOption, fail, out, resolve_config, store_exit_code
 from dialer.clock import SystemClock
 from dialer.store import Database, StoreError
 
@@ -31,7 +31,7 @@ def _change(name: str, state: str, config: ConfigOption, workdir: WorkdirOption)
     try:
         changed = asyncio.run(_set_state(resolved.database.path, name, state))
     except StoreError as exc:
-        fail(str(exc))
+        fail(str(exc), store_exit_code(exc))
     if not changed:
         fail(f"no campaign {name!r} in {resolved.database.path}", 1)
     out.print(f"{name}: {state}")
@@ -69,4 +69,4 @@ def list_campaigns(config: ConfigOption = None, workdir: WorkdirOption = None) -
         for name, state in asyncio.run(go()):
             out.print(f"{name}\t{state}")
     except StoreError as exc:
-        fail(str(exc))
+        fail(str(exc), store_exit_code(exc))

@@ -10,6 +10,7 @@ from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from dialer.config import Config, ConfigError, load_config, parse_config
 from dialer.numbers import mask
@@ -31,8 +32,8 @@ WorkdirOption = Annotated[
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    """Print an error to stderr and exit."""
-    err.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
+    """Print an error to stderr and exit (the message is plain text: a path with [brackets] stays as it is)."""
+    err.print(Text.assemble(("error:", "bold red"), " ", message), soft_wrap=True)
     raise typer.Exit(code)
 
 

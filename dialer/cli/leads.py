@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
-from dialer.cli.common import ConfigOption, WorkdirOption, err, fail, is_terminal, out, resolve_config
+from dialer.cli.common import ConfigOption, WorkdirOption, err, fail, is_terminal, out, resolve_config, store_exit_code
 from dialer.clock import SystemClock
 from dialer.config import Config
 from dialer.leads.csv_source import CsvFormatError
@@ -94,7 +94,7 @@ def _import(config: Config, campaign: str, file: Path, default_region: str, numb
     except CsvFormatError as exc:
         fail(f"{file}: {exc}; nothing imported", 1)
     except StoreError as exc:
-        fail(str(exc))
+        fail(str(exc), store_exit_code(exc))
 
 
 async def _run(config: Config, campaign: str, file: Path, default_region: str, number_column: str | None,

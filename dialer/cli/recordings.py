@@ -11,7 +11,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from dialer.cli.common import ConfigOption, WorkdirOption, fail, out, resolve_config
+from dialer.cli.common import ConfigOption, WorkdirOption, fail, out, resolve_config, store_exit_code
 from dialer.clock import SystemClock
 from dialer.config import Config
 from dialer.recordings import store
@@ -41,7 +41,7 @@ def _run(config: Config, work: Callable[[Database], Awaitable[T]]) -> T:
     try:
         return asyncio.run(go())
     except StoreError as exc:
-        fail(str(exc))
+        fail(str(exc), store_exit_code(exc))
 
 
 def _when(unix_s: float) -> str:

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from dialer.cli.common import ConfigOption, WorkdirOption, fail, out, resolve_config
+from dialer.cli.common import ConfigOption, WorkdirOption, fail, out, resolve_config, store_exit_code
 from dialer.cli.compliance_args import InputError, parse_time
 from dialer.config import Config
 from dialer.reports import campaign_report
@@ -49,7 +49,7 @@ def _load(config: Config, campaign: str | None, since: float | None = None, unti
     try:
         return asyncio.run(go())
     except StoreError as exc:
-        fail(str(exc))
+        fail(str(exc), store_exit_code(exc))
 
 
 def status(config: ConfigOption = None, workdir: WorkdirOption = None) -> None:

@@ -193,13 +193,13 @@ class Database:
 
     async def _prepare(self, fresh: bool) -> None:
         try:
-            await self._conn.execute("PRAGMA journal_mode=WAL")
-            await self._conn.execute(f"PRAGMA synchronous={self.synchronous.upper()}")
-            await self._conn.execute("PRAGMA foreign_keys=ON")
             # A CLI import holds the write lock for seconds: wait for it rather than fail.
             await self._conn.execute("PRAGMA busy_timeout=30000")
             if not fresh:
-                await self._check_identity()
+                await self._check_identity()  # before anything writes (journal_mode=WAL rewrites the header)
+            await self._conn.execute("PRAGMA journal_mode=WAL")
+            await self._conn.execute(f"PRAGMA synchronous={self.synchronous.upper()}")
+            await self._conn.execute("PRAGMA foreign_keys=ON")
             await self.migrate(MIGRATIONS)
             await self._check_schema()
         except sqlite3.Error as exc:
