@@ -221,7 +221,7 @@ class Database:
             return
         if app_id != 0:
             raise DatabaseUnusable(f"{self.path}: an SQLite database of another program (application_id "
-                                   f"{app_id:#010x}), not a dialer database; check database.path")
+                                   f"{app_id:#010x}), not a dialer database; check database.path, or {RESTORE_HINT}")
         tables = await self._tables()
         if not tables:
             raise DatabaseUnusable(
