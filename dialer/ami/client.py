@@ -172,7 +172,7 @@ class _Session:
         action = self._list_names.get(action_id, "list action")
         self._lists.pop(action_id)
         done = self._list_done.pop(action_id)
-        self._discarding[action_id] = limit + 1
+        self._discarding[action_id] = 1  # the item past the cap; counted as dropped from here on
         if not done.done():
             done.set_exception(AmiListCapped(action, limit))
         log.warning("ami_list_capped", action=action, action_id=action_id, max_list_items=limit)
