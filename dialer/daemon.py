@@ -32,9 +32,8 @@ from dialer.compliance.live import LiveCompliance
 from dialer.config import Config, ConfigError, load_config
 from dialer.crm.component import crm_component
 from dialer.engine import Engine
-from dialer.logs import set_level
+from dialer.logs import mask_text, set_level
 from dialer.mqtt.component import mqtt_component
-from dialer.numbers import mask
 from dialer.ops.exit_codes import ExitCode
 from dialer.ops.lock import DaemonLock, LockHeld
 from dialer.ops.metrics import metrics_component
@@ -226,8 +225,8 @@ class Daemon:
             return self._failed(_store_failure(store_error(self.config.database.path, exc)))
         except Exception as exc:
             # A bug. One line (masked, no frames: their locals hold numbers), and the exit status says so.
-            return self._failed(StartError(ExitCode.INTERNAL, "internal_error",
-                                           f"{exc.__class__.__name__}: {mask(str(exc))} (a bug: please report it)"))
+            message = f"{exc.__class__.__name__}: {mask_text(str(exc))} (a bug: please report it)"
+            return self._failed(StartError(ExitCode.INTERNAL, "internal_error", message))
 
     def _failed(self, exc: StartError) -> int:
         log.error(exc.event, error=str(exc), exit_code=int(exc.code))

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.text import Text
 
 from dialer.config import Config, ConfigError, load_config, parse_config
-from dialer.numbers import mask
+from dialer.logs import mask_text
 from dialer.ops.exit_codes import ExitCode
 from dialer.store import DatabaseMissing, DatabaseUnusable, StoreError, is_damage
 
@@ -81,7 +81,7 @@ def guarded(app: Callable[[], object]) -> None:
         _last_words(f"the database failed: {exc}; nothing more was changed (if it is damaged: restore from a "
                     "backup with `dialer restore FILE`)", code)
     except Exception as exc:
-        _last_words(f"internal error: {exc.__class__.__name__}: {mask(str(exc))} (a bug: please report it)",
+        _last_words(f"internal error: {exc.__class__.__name__}: {mask_text(str(exc))} (a bug: please report it)",
                     ExitCode.INTERNAL)
 
 

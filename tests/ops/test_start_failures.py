@@ -4,16 +4,20 @@ and the file it refused left exactly as it was. Each damaged file is a real data
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import random
 import sqlite3
 import stat
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from dialer.store.db import DIALER_APPLICATION_ID
+from tests.ops.disk import fill, small_disk
 from tests.ops.helpers import SECRET, DaemonProcess, run_cli, sim_log, write_config
 from tests.store.test_database_files import DAMAGE, PAGE, make_database
 
@@ -202,3 +206,50 @@ async def test_a_refused_ami_login_exits_77(tmp_path, make_sim):
     assert "wrong" not in stdout + stderr
     assert "Traceback" not in stdout + stderr
     assert sim_log(tmp_path / "sim.jsonl", "originate") == []
+
+
+BUGGY_START = """
+import sys
+from dialer.engine import Engine
+
+async def restore(self):
+    raise RuntimeError("restore broke on +14155550123")
+
+Engine.restore = restore  # a bug, for real, in the process that runs the daemon
+from dialer.cli import main
+sys.argv = ["dialer", "run", "--config", sys.argv[1]]
+main()
+"""
+
+
+async def test_a_bug_at_start_is_one_masked_line_and_exit_70(tmp_path):
+    config = write_config(tmp_path, 5038)
+    assert (await run_cli("init", "--config", str(config)))[0] == 0
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", BUGGY_START, str(config), env={**os.environ, **ENV},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    stdout, stderr = out.decode(), err.decode()
+    assert process.returncode == 70
+    [line] = [line for line in json_lines(stdout) if line.get("level") == "error"]
+    assert line["event"] == "internal_error"
+    assert line["error"].startswith("RuntimeError: restore broke on ")
+    assert "a bug: please report it" in line["error"]
+    assert "4155550123" not in stdout + stderr
+    assert "Traceback" not in stdout + stderr
+
+
+async def test_a_full_disk_at_start_exits_74_and_says_so(tmp_path):
+    with small_disk(tmp_path / "disk", size_mb=8) as disk:
+        config = write_config(tmp_path, 5038)
+        config.write_text(config.read_text().replace('path = "dialer.db"', f'path = "{disk / "dialer.db"}"'))
+        assert (await run_cli("init", "--config", str(config)))[0] == 0
+        filler = fill(disk)
+        code, stdout, stderr = await run_cli("run", "--config", str(config), env=ENV, timeout=60)
+        filler.unlink()
+    assert code == 74
+    [line] = [line for line in json_lines(stdout) if line.get("level") == "error"]
+    assert line["event"] == "storage_error"
+    assert str(disk) in line["error"]
+    assert "No space left on device" in line["error"] or "database or disk is full" in line["error"]
+    assert "Traceback" not in stdout + stderr
