@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import tempfile
@@ -48,6 +49,20 @@ from dialer.cli import main
 sys.argv[0] = "dialer"
 main()
 """
+
+
+def fsync_ms(folder: Path, n: int = 200) -> float:
+    """Mean time of a 4 KiB append + fdatasync on this file system (what one durable commit waits for)."""
+    path = folder / "probe"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        start = time.perf_counter()
+        for _ in range(n):
+            os.write(fd, bytes(4096))
+            os.fdatasync(fd)
+        return (time.perf_counter() - start) / n * 1000
+    finally:
+        os.close(fd)
 
 
 def run_mode(workdir: Path, mode: str, calls: int) -> dict[str, float]:
@@ -98,6 +113,8 @@ def main() -> None:
     print(f"# python bench/durability.py {' '.join(sys.argv[1:])}\n# {platform.node()} "
           f"{platform.processor() or platform.machine()}, Python {platform.python_version()}, "
           f"database in {tempfile.gettempdir()}")
+    with tempfile.TemporaryDirectory() as tmp:
+        print(f"one 4 KiB write + fdatasync here: {fsync_ms(Path(tmp)):.2f} ms")
     results = {}
     for mode in ("before", "normal", "full"):
         with tempfile.TemporaryDirectory() as tmp:
