@@ -252,7 +252,8 @@ class _Session:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        for future in [*self._pending.values(), *self._list_done.values()]:
+        waiting: list[asyncio.Future[Any]] = [*self._pending.values(), *self._list_done.values()]
+        for future in waiting:
             if not future.done():
                 future.set_exception(AmiDisconnected(f"connection lost: {reason}"))
                 future.exception()  # mark retrieved: nobody may be waiting any more
@@ -355,7 +356,7 @@ class AmiClient:
         log.info("ami_connected", address=self.settings.address, username=self.settings.username)
         try:
             if self._on_connected is not None:
-                resync = asyncio.create_task(self._on_connected())
+                resync: asyncio.Future[Any] = asyncio.ensure_future(self._on_connected())
                 await asyncio.wait({resync, session.lost}, return_when=asyncio.FIRST_COMPLETED)
                 if not resync.done():
                     resync.cancel()
