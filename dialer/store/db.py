@@ -184,9 +184,16 @@ class Database:
         except sqlite3.Error as exc:
             raise store_error(path, exc, "cannot open the database") from None
         conn.row_factory = sqlite3.Row
+        db = cls(conn, path, synchronous)
         try:
-            db = cls(conn, path, synchronous)
             await db._prepare(fresh)
+        except BaseException:
+            await conn.close()
+            if fresh:  # a database this call began (disk full, ...) holds nothing: leave no empty file behind
+                for file in (path, *(path.with_name(path.name + suffix) for suffix in ("-wal", "-shm", "-journal"))):
+                    file.unlink(missing_ok=True)
+            raise
+        try:
             yield db
         finally:
             await conn.close()

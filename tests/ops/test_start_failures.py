@@ -253,3 +253,18 @@ async def test_a_full_disk_at_start_exits_74_and_says_so(tmp_path):
     assert str(disk) in line["error"]
     assert "No space left on device" in line["error"] or "database or disk is full" in line["error"]
     assert "Traceback" not in stdout + stderr
+
+
+async def test_init_on_a_full_disk_leaves_no_empty_file_behind(tmp_path):
+    with small_disk(tmp_path / "disk", size_mb=8) as disk:
+        config = write_config(tmp_path, 5038)
+        config.write_text(config.read_text().replace('path = "dialer.db"', f'path = "{disk / "dialer.db"}"'))
+        filler = fill(disk)
+        code, _, stderr = await run_cli("init", "--config", str(config))
+        assert code == 74, stderr
+        assert "database or disk is full" in stderr or "No space left" in stderr
+        assert not (disk / "dialer.db").exists()  # else the next init would refuse an empty file
+        filler.unlink()
+        code, stdout, stderr = await run_cli("init", "--config", str(config))
+        assert code == 0, stderr
+        assert "created the database" in stdout
