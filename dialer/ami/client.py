@@ -15,8 +15,9 @@ asyncio streams and has none of those behaviours:
 - `close()` cancels the supervisor, the reader and the pinger: nothing keeps running;
 - reconnects use capped exponential backoff with jitter, and `on_connected` runs after each login
   so the owner can resynchronise (CoreShowChannels);
-- a list answer keeps at most `max_list_items` items: a CoreShowChannels with 1 M items took the
-  daemon to 487 MB before; now the caller gets AmiListCapped as soon as the cap is passed (not a
+- a list answer keeps at most `max_list_items` items (Asterisk's action_coreshowchannels() in
+  main/manager.c, 18 to 22, lists every channel with no limit): a CoreShowChannels with 1 M items
+  took the daemon to 487 MB before; now the caller gets AmiListCapped as soon as the cap is passed (not a
   partial list it could mistake for the whole), `on_list_capped` raises the alert, and the rest of
   the list is read and dropped until its Complete event.
 """

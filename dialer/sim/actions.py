@@ -206,7 +206,9 @@ def core_show_channels(session: AmiSession, action: Action) -> None:
     if padding > 0:
         real = [f"Event: CoreShowChannel\r\n{aid_line}{ch.block}Application: {ch.app}\r\nApplicationData: "
                 f"{ch.appdata}\r\nDuration: {_duration(now - ch.created_at)}\r\nBridgeId: \r\n\r\n" for ch in channels]
-        session.busy = True  # like Asterisk's session thread: the next action waits for the whole list
+        # As in Asterisk (main/manager.c, 18.0.0 and 22.10.1: session_do() runs one do_message() at a time
+        # and action_coreshowchannels() writes every channel before it returns): the next action waits.
+        session.busy = True
         task = asyncio.get_running_loop().create_task(_padded_list(session, aid_line, padding, real))
         _STREAMS.add(task)
         task.add_done_callback(_STREAMS.discard)
