@@ -4,6 +4,12 @@ SIGTERM/SIGINT: stop originating, let live calls finish (up to the drain timeout
 everything, exit 0. SIGHUP: re-read the config; an invalid one is logged and the old one kept.
 Under systemd (Type=notify) it says READY=1 once the database is open and AMI is logged in, keeps
 STATUS= current, pings the watchdog from the event loop, and says STOPPING=1 when it drains.
+
+Start: the lock, the database (refused if missing, empty, foreign or damaged: `PRAGMA quick_check`),
+the outcome journal a previous run left (applied exactly once, before the attempts still open are
+restored and reconciled), the journal's space reserved for this run, then AMI. Every way it can end
+is one log line that says what to do and one exit status (dialer.ops.exit_codes); no traceback.
+Stop: if the database cannot take the last outcomes (disk full), they go to the journal.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +32,9 @@ from dialer.compliance.live import LiveCompliance
 from dialer.config import Config, ConfigError, load_config
 from dialer.crm.component import crm_component
 from dialer.engine import Engine
-from dialer.logs import install_loop_handler, set_level
+from dialer.logs import install_loop_handler, mask_text, set_level
 from dialer.mqtt.component import mqtt_component
+from dialer.ops.exit_codes import ExitCode
 from dialer.ops.lock import DaemonLock, LockHeld
 from dialer.ops.metrics import metrics_component
 from dialer.ops.perms import database_files, tighten
@@ -34,7 +42,8 @@ from dialer.ops.service import Snapshot, SystemdService
 from dialer.ops.status_file import StatusFile
 from dialer.recordings.component import recordings_component
 from dialer.sms.component import sms_component
-from dialer.store import Database
+from dialer.store import Database, DatabaseMissing, DatabaseUnusable, StoreError, store_error
+from dialer.store.journal import JournalError, OutcomeJournal, apply_journal, reserve_bytes
 
 log = structlog.get_logger("dialer.daemon")
 
@@ -53,7 +62,7 @@ def ami_settings(config: Config) -> AmiSettings:
         events=ami.events, connect_timeout_s=ami.connect_timeout_s, login_timeout_s=ami.login_timeout_s,
         action_timeout_s=ami.action_timeout_s, ping_interval_s=ami.ping_interval_s,
         ping_timeout_s=ami.ping_timeout_s, reconnect_initial_s=ami.reconnect_initial_s,
-        reconnect_max_s=ami.reconnect_max_s,
+        reconnect_max_s=ami.reconnect_max_s, max_list_items=ami.max_list_items,
     )
 
 
@@ -89,6 +98,23 @@ class DaemonContext:
 ComponentFactory = Callable[[DaemonContext], "Component | None"]
 
 
+class StartError(Exception):
+    """A failure that ends the daemon: `event` and the message are logged, `code` is the exit status."""
+
+    def __init__(self, code: ExitCode, event: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.event = event
+
+
+def _store_failure(exc: StoreError) -> StartError:
+    if isinstance(exc, DatabaseMissing):
+        return StartError(ExitCode.NO_DATABASE, "database_missing", str(exc))
+    if isinstance(exc, DatabaseUnusable):
+        return StartError(ExitCode.DATABASE_UNUSABLE, "database_unusable", str(exc))
+    return StartError(ExitCode.STORAGE, "storage_error", str(exc))
+
+
 def component_factories() -> list[ComponentFactory]:
     """Every optional part of the daemon; a factory returns None when its feature is off."""
     # MQTT starts before (so stops after) the parts whose alerts it publishes.
@@ -120,6 +146,7 @@ class Daemon:
         self.components: list[Component] = []
         self.service = service or SystemdService.from_env()
         self._ready = False
+        self.journal = OutcomeJournal(config.database.path)
 
     def stop(self) -> None:
         """Begin a graceful stop (what SIGTERM does)."""
@@ -188,14 +215,37 @@ class Daemon:
         )
 
     async def run(self) -> int:
-        """Run until stopped; 0 on a clean stop, 1 if Asterisk refuses the login or the database is in use."""
-        lock = DaemonLock(self.config.database.path)
+        """Run until stopped; returns the exit status (dialer.ops.exit_codes.ExitCode): 0 on a clean stop."""
+        try:
+            return await self._locked()
+        except StartError as exc:
+            return self._failed(exc)
+        except StoreError as exc:
+            return self._failed(_store_failure(exc))
+        except sqlite3.Error as exc:
+            return self._failed(_store_failure(store_error(self.config.database.path, exc)))
+        except Exception as exc:
+            # A bug. One line (masked, no frames: their locals hold numbers), and the exit status says so.
+            message = f"{exc.__class__.__name__}: {mask_text(str(exc))} (a bug: please report it)"
+            return self._failed(StartError(ExitCode.INTERNAL, "internal_error", message))
+
+    def _failed(self, exc: StartError) -> int:
+        log.error(exc.event, error=str(exc), exit_code=int(exc.code))
+        return int(exc.code)
+
+    async def _locked(self) -> int:
+        path = self.config.database.path
+        lock = DaemonLock(path)
         try:
             lock.acquire()
         except LockHeld as exc:
-            log.error("already_running", database=str(self.config.database.path), pid=exc.pid,
+            log.error("already_running", database=str(path), pid=exc.pid, exit_code=int(ExitCode.ALREADY_RUNNING),
                       note="another dialer uses this database; stop it first")
-            return 1
+            return int(ExitCode.ALREADY_RUNNING)
+        except OSError as exc:
+            raise StartError(ExitCode.STORAGE, "storage_error",
+                             f"{lock.path}: cannot create the daemon lock: {exc.strerror} (check that "
+                             f"{path.parent} exists and belongs to the daemon's user)") from None
         loop = asyncio.get_running_loop()
         install_loop_handler(loop)  # asyncio's own handler would print tracebacks past the log mask
         if self.install_signals:
@@ -213,10 +263,18 @@ class Daemon:
 
     async def _run(self) -> int:
         config = self.config
-        async with Database.open(config.database.path) as db:
+        async with Database.open(config.database.path, create=False, synchronous=config.database.synchronous) as db:
             for path, old, new in tighten(database_files(config.database.path)):
                 log.warning("permissions_tightened", path=str(path), old=f"{old:04o}", new=f"{new:04o}")
             self.service.start(self._snapshot)
+            if config.database.check_at_start:
+                await db.check_integrity()
+            journal = OutcomeJournal(config.database.path)
+            try:
+                journal.read()  # a journal that cannot be trusted stops the start before anything runs
+            except JournalError as exc:
+                raise StartError(ExitCode.DATABASE_UNUSABLE, "journal_unreadable", str(exc)) from None
+            self.journal = journal
             compliance = await build_gate(config, db, self.clock)
             self.compliance = compliance
             engine = Engine(config, db, compliance.gate, self.clock, await db.hash_key())
@@ -224,7 +282,6 @@ class Daemon:
             self.engine = engine
             if self._on_engine is not None:
                 self._on_engine(engine)
-            await engine.restore()
             context = DaemonContext(config, db, engine, self.clock)
             async with contextlib.AsyncExitStack() as components:
                 status = StatusFile(config.database.path, config.node.name, self._snapshot)  # for `dialer status`
@@ -238,7 +295,54 @@ class Daemon:
                         await component.start()
                         components.push_async_callback(component.stop)
                         self.components.append(component)
+                # With every tx hook in place (MQTT outbox, pending recordings), before the attempts
+                # still open are restored and reconciled: the journal's outcomes are the true ones.
+                await self._apply_journal(db, journal, engine)
+                try:
+                    journal.reserve(reserve_bytes(config.dialing.pacing.max_concurrent_calls))
+                except JournalError as exc:
+                    raise StartError(ExitCode.STORAGE, "storage_error", str(exc)) from None
+                await engine.restore()
                 return await self._serve(config, engine)
+
+    async def _apply_journal(self, db: Database, journal: OutcomeJournal, engine: Engine) -> None:
+        scope_all = self.config.dnc.optout_scope == "all"
+        try:
+            applied = await apply_journal(db, journal, engine, now=self.clock.now(),
+                                          optout_scope=lambda campaign: None if scope_all else campaign)
+        except JournalError as exc:
+            raise StartError(ExitCode.DATABASE_UNUSABLE, "journal_unreadable", str(exc)) from None
+        except (StoreError, sqlite3.Error) as exc:
+            error = exc if isinstance(exc, StoreError) else store_error(db.path, exc,
+                                                                        "cannot apply the outcome journal")
+            raise StartError(ExitCode.STORAGE, "storage_error",
+                             f"{error}; the outcome journal {journal.path} is kept for the next start") from None
+        if applied is None:
+            return
+        if applied.already_applied:
+            log.warning("journal_already_applied", path=str(journal.path), journal=applied.id,
+                        note="a previous start applied it and stopped before clearing it; cleared now")
+            return
+        log.warning("journal_applied", path=str(journal.path), journal=applied.id, finals=applied.finals,
+                    recorded=applied.recorded, optouts_added=applied.optouts_added, complete=applied.complete,
+                    damaged_lines=applied.damaged_lines,
+                    note="outcomes the last run could not write to the database, recorded now")
+
+    def _journal_held(self, engine: Engine, error: sqlite3.Error) -> None:
+        """The database cannot take what the engine holds: put it in the outcome journal."""
+        held = engine.held_outcomes()
+        reason = str(store_error(engine.db.path, error, "cannot write the last outcomes"))
+        if not len(held):
+            log.error("storage_error", error=reason)
+            return
+        try:
+            written = self.journal.write(held, node=self.config.node.name, now=self.clock.now())
+        except JournalError as exc:
+            log.error("outcomes_lost", error=f"{reason}; {exc}", held=len(held), finals=held.finals)
+            return
+        log.error("outcomes_journaled", error=reason, path=str(self.journal.path), records=written,
+                  finals=held.finals, optouts=len(held.optouts),
+                  note="they are applied at the next start, before reconciliation; free space first")
 
     async def _serve(self, config: Config, engine: Engine) -> int:
         def on_disconnected(reason: str) -> None:
@@ -246,11 +350,17 @@ class Daemon:
             engine.alert("ami_down", f"AMI connection to {config.ami.host}:{config.ami.port} lost: {reason}")
             self.service.update()
 
+        def on_list_capped(action: str, limit: int) -> None:
+            engine.alert("ami_list_capped", f"{action} answered with more than {limit} items (ami.max_list_items): "
+                         "the rest was dropped and the live calls could not be checked against it",
+                         action=action, max_list_items=limit)
+
         client = AmiClient(
             ami_settings(config),
             on_event=engine.on_ami_event,
             on_connected=engine.on_ami_connected,
             on_disconnected=on_disconnected,
+            on_list_capped=on_list_capped,
             wanted_events=engine.wanted_events(),
         )
         self.ami = client
@@ -260,9 +370,9 @@ class Daemon:
         try:
             await self._wait_first_login(client)
         except AmiLoginError as exc:
-            log.error("ami_login_refused", error=str(exc))
+            log.error("ami_login_refused", error=str(exc), exit_code=int(ExitCode.AMI_LOGIN_REFUSED))
             await client.close()
-            return 1
+            return int(ExitCode.AMI_LOGIN_REFUSED)
         if self._stop.is_set():
             engine.drain()
         self._ready = True
@@ -275,22 +385,34 @@ class Daemon:
                 # The AMI loop only ends on a refused re-login: stop dialing, keep the records.
                 with contextlib.suppress(AmiLoginError):
                     client.supervisor.result()
-                log.error("ami_login_refused_on_reconnect")
+                log.error("ami_login_refused_on_reconnect", exit_code=int(ExitCode.AMI_LOGIN_REFUSED),
+                          note="stopped dialing; fix the manager.conf user or the secret")
                 engine.drain()
                 await run
-                return 1
-            await run
+                code = ExitCode.AMI_LOGIN_REFUSED
+            else:
+                await run
+                code = ExitCode.OK
         finally:
             if not run.done():
                 run.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await run
-            await engine.flush()
+            flushed = await self._flush_or_journal(engine)
             await client.close()
         latencies = sorted(engine.commit_latencies)
         log.info("stopped", originated=engine.stats.originated, ended=engine.stats.ended,
                  live_left=len(engine.tracker), **_latency_summary(latencies))
-        return 0
+        return int(code if flushed else ExitCode.STORAGE)
+
+    async def _flush_or_journal(self, engine: Engine) -> bool:
+        """Write the last outcomes; if the database cannot take them, journal them. True if it took them."""
+        try:
+            await engine.flush()
+        except sqlite3.Error as exc:
+            self._journal_held(engine, exc)
+            return False
+        return True
 
     async def _wait_first_login(self, client: AmiClient) -> None:
         start = asyncio.create_task(client.start())

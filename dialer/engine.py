@@ -35,6 +35,7 @@ from dialer.retry import LeadStep, next_step
 from dialer.store import Database, Tx
 from dialer.store import calls as store
 from dialer.store import compliance as compliance_store
+from dialer.store.journal import HeldChange, HeldOptout, HeldOutcomes
 from dialer.tracker import CallChange, CallState, CallTracker, TrackedCall, channels_from_list, restored_call
 
 log = structlog.get_logger("dialer.engine")
@@ -387,7 +388,8 @@ class Engine:
         allowed: list[tuple[store.NewAttempt, store.DueLead, Decision]] = []
         blocked: list[store.BlockedLead] = []
         held: Decision | None = None
-        async with self.db.write() as tx:
+        # durable: the attempt rows must survive a power loss, not only a crash, before the Originates.
+        async with self.db.write(durable=True) as tx:
             due = await store.claim_due(tx, name, now, limit)
             if not due:
                 self._idle_campaigns.add(name)
@@ -538,18 +540,11 @@ class Engine:
         states: list[store.StateUpdate] = []
         finals: list[store.FinalUpdate] = []
         for change in changes:
-            call = change.call
-            if change.final:
-                assert change.disposition is not None
-                primary = call.legs.get(call.call_id)
-                finals.append(store.FinalUpdate(
-                    call_id=call.call_id, lead_id=call.lead_id, disposition=self._final_disposition(change),
-                    reason=call.reason, cause=change.cause, ended_at=change.at, answered_at=call.answered_at,
-                    talk_s=change.talk_s, detail=call.detail, channel=primary.name if primary else None,
-                    uniqueid=primary.uniqueid if primary else None,
-                ))
-            else:
-                states.append(store.StateUpdate(call.call_id, change.state.value, call.answered_at))
+            state, final = self._update(change)
+            if final is not None:
+                finals.append(final)
+            elif state is not None:
+                states.append(state)
         now = self.clock.now()
         try:
             async with self.db.write() as tx:
@@ -567,6 +562,51 @@ class Engine:
             if change.final and change.call.call_id in written:
                 self.commit_latencies.append(committed - change.mono)
             self._log_change(change, written)
+        self._run_event_hooks(events)
+
+    def _update(self, change: CallChange) -> tuple[store.StateUpdate | None, store.FinalUpdate | None]:
+        """The store update of one change: a final outcome, or a state update."""
+        call = change.call
+        if not change.final:
+            return store.StateUpdate(call.call_id, change.state.value, call.answered_at), None
+        assert change.disposition is not None
+        primary = call.legs.get(call.call_id)
+        return None, store.FinalUpdate(
+            call_id=call.call_id, lead_id=call.lead_id, disposition=self._final_disposition(change),
+            reason=call.reason, cause=change.cause, ended_at=change.at, answered_at=call.answered_at,
+            talk_s=change.talk_s, detail=call.detail, channel=primary.name if primary else None,
+            uniqueid=primary.uniqueid if primary else None,
+        )
+
+    # -- what the database does not have (dialer.store.journal) ------------------------------------
+
+    def held_outcomes(self) -> HeldOutcomes:
+        """What this engine holds that the database may not: call changes not yet flushed, and the
+        opt-outs of those calls and of calls still live (their DNC entry may have failed to store too)."""
+        changes = []
+        optouts: dict[str, HeldOptout] = {}
+        for change in self._pending_changes:
+            state, final = self._update(change)
+            changes.append(HeldChange(self._event(change.call, change.state, change.at, change), state, final))
+        for call in [*(c.call for c in self._pending_changes), *self.tracker.calls()]:
+            if call.opted_out:
+                optouts[call.call_id] = HeldOptout(call.number, call.campaign_id, call.call_id)
+        return HeldOutcomes(tuple(changes), tuple(optouts.values()))
+
+    async def record_held(self, tx: Tx, changes: Sequence[HeldChange]) -> tuple[list[str], list[CallEvent]]:
+        """Record changes an earlier run held (the outcome journal) inside `tx`, as `flush` would have:
+        the updates, the leads' retry steps, the tx hooks. Returns (call ids whose final outcome was
+        written now, the events to hand to `notify` after the commit)."""
+        states = [c.state for c in changes if c.state is not None]
+        finals = [c.final for c in changes if c.final is not None]
+        written = await store.apply_changes(tx, states, finals, self._decide, self.clock.now())
+        recorded = set(written)
+        events = [c.event for c in changes if c.final is None or c.final.call_id in recorded]
+        await self._run_tx_hooks(tx, events)
+        return written, events
+
+    def notify(self, events: Sequence[CallEvent]) -> None:
+        """Hand committed events (recorded by `record_held`) to the event hooks."""
         self._run_event_hooks(events)
 
     def _event(self, call: TrackedCall, state: CallState, at: float, change: CallChange | None = None) -> CallEvent:

@@ -14,7 +14,12 @@ asyncio streams and has none of those behaviours:
 - a refused login raises AmiLoginError naming the user and host, and is not retried;
 - `close()` cancels the supervisor, the reader and the pinger: nothing keeps running;
 - reconnects use capped exponential backoff with jitter, and `on_connected` runs after each login
-  so the owner can resynchronise (CoreShowChannels).
+  so the owner can resynchronise (CoreShowChannels);
+- a list answer keeps at most `max_list_items` items (Asterisk's action_coreshowchannels() in
+  main/manager.c, 18 to 22, lists every channel with no limit): a CoreShowChannels with 1 M items
+  took the daemon to 487 MB before; now the caller gets AmiListCapped as soon as the cap is passed (not a
+  partial list it could mistake for the whole), `on_list_capped` raises the alert, and the rest of
+  the list is read and dropped until its Complete event.
 """
 
 from __future__ import annotations
@@ -29,13 +34,14 @@ from typing import Any
 
 import structlog
 
-from dialer.ami.errors import AmiDisconnected, AmiLoginError, AmiProtocolError, AmiTimeout
+from dialer.ami.errors import AmiDisconnected, AmiError, AmiListCapped, AmiLoginError, AmiProtocolError, AmiTimeout
 from dialer.ami.frames import GREETING_PREFIX, FrameParser, Message, encode_action
 
 log = structlog.get_logger("dialer.ami")
 
 Fields = Sequence[tuple[str, str]]
 EventHandler = Callable[[Message], None]
+ListCappedHandler = Callable[[str, int], None]  # (action, max_list_items)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +60,7 @@ class AmiSettings:
     ping_timeout_s: float = 5.0
     reconnect_initial_s: float = 0.5
     reconnect_max_s: float = 4.0
+    max_list_items: int = 20_000
 
     def __repr__(self) -> str:
         return f"AmiSettings(host={self.host!r}, port={self.port}, username={self.username!r}, secret='***')"
@@ -80,15 +87,21 @@ class _Session:
         parser: FrameParser,
         on_event: EventHandler,
         settings: AmiSettings,
+        on_list_capped: ListCappedHandler | None = None,
     ) -> None:
         self.reader = reader
         self.writer = writer
         self.parser = parser
         self._on_event = on_event
         self._settings = settings
+        self._on_list_capped = on_list_capped
         self._pending: dict[str, asyncio.Future[Message]] = {}
         self._lists: dict[str, list[Message]] = {}
         self._list_done: dict[str, asyncio.Future[list[Message]]] = {}
+        self._list_names: dict[str, str] = {}
+        # Lists nobody collects any more (capped, timed out): their items are counted and dropped
+        # until their Complete event, never handed to on_event as if they were live events.
+        self._discarding: dict[str, int] = {}
         self._ids = itertools.count(1)
         self.lost: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._tasks: list[asyncio.Task[None]] = []
@@ -139,10 +152,33 @@ class _Session:
                 done = self._list_done.pop(action_id)
                 if not done.done():
                     done.set_result(items)
-            else:
+            elif len(self._lists[action_id]) < self._settings.max_list_items:
                 self._lists[action_id].append(message)
+            else:
+                self._cap(action_id)
+            return
+        if action_id is not None and action_id in self._discarding:
+            if message.get("EventList") == "Complete":
+                dropped = self._discarding.pop(action_id)
+                log.warning("ami_list_dropped", action_id=action_id, dropped_items=dropped,
+                            list_items=message.get("ListItems"))
+            else:
+                self._discarding[action_id] += 1
             return
         self._on_event(message)
+
+    def _cap(self, action_id: str) -> None:
+        """The list passed max_list_items: fail its waiter now, drop the rest as it comes."""
+        limit = self._settings.max_list_items
+        action = self._list_names.get(action_id, "list action")
+        self._lists.pop(action_id)
+        done = self._list_done.pop(action_id)
+        self._discarding[action_id] = 1  # the item past the cap; counted as dropped from here on
+        if not done.done():
+            done.set_exception(AmiListCapped(action, limit))
+        log.warning("ami_list_capped", action=action, action_id=action_id, max_list_items=limit)
+        if self._on_list_capped is not None:
+            self._on_list_capped(action, limit)
 
     async def _ping_loop(self) -> None:
         interval = self._settings.ping_interval_s
@@ -180,13 +216,16 @@ class _Session:
         done: asyncio.Future[list[Message]] = asyncio.get_running_loop().create_future()
         self._lists[action_id] = []
         self._list_done[action_id] = done
+        self._list_names[action_id] = fields[0][1]
         try:
             response = await self._wait(self.send(fields, action_id), action_id, timeout, fields[0][1])
             if response.get("Response") != "Success":
                 return response, []
             return response, await self._wait(done, action_id, timeout, fields[0][1])
         finally:
-            self._lists.pop(action_id, None)
+            self._list_names.pop(action_id, None)
+            if self._lists.pop(action_id, None) is not None:
+                self._discarding[action_id] = 0  # timed out or lost mid-list: late items are dropped
             self._list_done.pop(action_id, None)
 
     async def _wait(self, future: asyncio.Future[Any], action_id: str, timeout: float, name: str) -> Any:
@@ -214,7 +253,8 @@ class _Session:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        for future in [*self._pending.values(), *self._list_done.values()]:
+        waiting: list[asyncio.Future[Any]] = [*self._pending.values(), *self._list_done.values()]
+        for future in waiting:
             if not future.done():
                 future.set_exception(AmiDisconnected(f"connection lost: {reason}"))
                 future.exception()  # mark retrieved: nobody may be waiting any more
@@ -234,6 +274,7 @@ class AmiClient:
         on_event: EventHandler,
         on_connected: Callable[[], Awaitable[None]] | None = None,
         on_disconnected: Callable[[str], None] | None = None,
+        on_list_capped: ListCappedHandler | None = None,
         wanted_events: Iterable[str] | None = None,
         rng: random.Random | None = None,
     ) -> None:
@@ -241,6 +282,7 @@ class AmiClient:
         self._on_event = on_event
         self._on_connected = on_connected
         self._on_disconnected = on_disconnected
+        self._on_list_capped = on_list_capped
         self._wanted = None if wanted_events is None else frozenset(wanted_events)
         self._rng = rng or random.Random()
         self._session: _Session | None = None
@@ -315,12 +357,16 @@ class AmiClient:
         log.info("ami_connected", address=self.settings.address, username=self.settings.username)
         try:
             if self._on_connected is not None:
-                resync = asyncio.create_task(self._on_connected())
+                resync: asyncio.Future[Any] = asyncio.ensure_future(self._on_connected())
                 await asyncio.wait({resync, session.lost}, return_when=asyncio.FIRST_COMPLETED)
                 if not resync.done():
                     resync.cancel()
-                with contextlib.suppress(asyncio.CancelledError, AmiDisconnected, AmiTimeout):
+                try:
                     await resync
+                except (asyncio.CancelledError, AmiDisconnected):
+                    pass
+                except AmiError as exc:  # a timeout, a capped list: the owner could not check; the session goes on
+                    log.warning("ami_resync_incomplete", address=self.settings.address, error=str(exc))
             return await asyncio.shield(session.lost)
         finally:
             self._connected.clear()
@@ -335,7 +381,7 @@ class AmiClient:
             asyncio.open_connection(s.host, s.port, limit=1 << 22), s.connect_timeout_s
         )
         parser = FrameParser(self._wanted)
-        session = _Session(reader, writer, parser, self._on_event, s)
+        session = _Session(reader, writer, parser, self._on_event, s, self._on_list_capped)
         try:
             await self._greet_and_login(session)
         except BaseException:

@@ -21,6 +21,16 @@ class AmiTimeout(AmiError):
     """No response to an action within its timeout."""
 
 
+class AmiListCapped(AmiError):
+    """A list answer (CoreShowChannels, ...) had more items than `max_list_items`: the rest is dropped,
+    so what arrived is NOT the whole list. Whoever asked must treat it as "could not check"."""
+
+    def __init__(self, action: str, limit: int) -> None:
+        super().__init__(f"{action}: more than {limit} list items (ami.max_list_items); the rest is dropped")
+        self.action = action
+        self.limit = limit
+
+
 class AmiActionError(AmiError):
     """Asterisk answered `Response: Error`; `message` is its Message header."""
 

@@ -24,8 +24,10 @@ WorkdirOption = Annotated[
 ]
 
 
-def resolve_config(config: Path | None, workdir: Path | None, *, require_secret: bool = False) -> Config:
-    """The config named by --config, or a workdir's config, or the default file; exit 2 on errors."""
+def resolve_config(config: Path | None, workdir: Path | None, *, require_secret: bool = False,
+                   error_code: int = 2) -> Config:
+    """The config named by --config, or a workdir's config, or the default file; exit `error_code`
+    (2; `dialer run`: 78, EX_CONFIG) on errors."""
     if config is not None and workdir is not None:
         fail("give --config or --workdir, not both", 2)
     try:
@@ -39,7 +41,7 @@ def resolve_config(config: Path | None, workdir: Path | None, *, require_secret:
     except ConfigError as exc:
         for problem in exc.problems:
             print_error(f"{exc.source}: {problem}")
-        raise typer.Exit(2) from None
+        raise typer.Exit(error_code) from None
 
 
 def is_terminal() -> bool:

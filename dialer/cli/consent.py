@@ -74,7 +74,7 @@ def _channel(text: str | None) -> Channel | None:
 
 async def _change(config: Config, now: float, apply: Callable[[Tx, store.ChangeStamp], Awaitable[T]]) -> T:
     """Run one change in one transaction, stamped with this user and `now`."""
-    async with open_store(config, create=True) as db:
+    async with open_store(config, create=False) as db:
         change = await stamp(db, now)
         async with db.write() as tx:
             return await apply(tx, change)

@@ -278,7 +278,7 @@ def callback(
     calls = {name for name, c in resolved.campaigns.items() if c.kind == "call"}
 
     async def go() -> service.ScheduledCallback:
-        async with open_store(resolved, create=True) as db:
+        async with open_store(resolved, create=False) as db:
             return await service.schedule_callback(db, phone, campaign, due_at, by or actor(), now, calls)
 
     try:
@@ -318,5 +318,5 @@ def forget(
 
 
 async def _forget(config: Config, e164: str, who: str) -> tuple[ErasureResult, list[str]]:
-    async with open_store(config, create=True) as db:
+    async with open_store(config, create=False) as db:
         return await service.forget(db, e164, who, SystemClock().now())

@@ -12,6 +12,7 @@ import typer
 from dialer.cli.common import DEFAULT_CONFIG, err, out, resolve_config
 from dialer.daemon import Daemon
 from dialer.logs import configure_logging
+from dialer.ops.exit_codes import ExitCode
 from dialer.ops.perms import restrict_umask
 
 
@@ -24,9 +25,15 @@ def register(app: typer.Typer) -> None:
 def run(
     config: Annotated[Path, typer.Option("--config", "-c", help="Config file.")] = DEFAULT_CONFIG,
 ) -> None:
-    """Run the daemon in the foreground (systemd runs this)."""
+    """Run the daemon in the foreground (systemd runs this).
+
+    Exit status: 0 stopped as asked; 2 usage; 65 database unusable (damaged, empty, not a dialer
+    database, newer schema, unreadable outcome journal); 66 no database (`dialer init`); 70 a bug;
+    74 the database cannot be written (disk full, I/O, permissions); 75 already running; 77 AMI
+    login refused; 78 config error. Every failure is one log line that says what to do.
+    """
     restrict_umask()  # the database, its -wal/-shm and archived recordings: never world-readable
-    resolved = resolve_config(config, None, require_secret=True)
+    resolved = resolve_config(config, None, require_secret=True, error_code=ExitCode.CONFIG)
     configure_logging(resolved.logging.level, resolved.logging.format)
     code = asyncio.run(Daemon(resolved, config_path=config).run())
     raise typer.Exit(code)

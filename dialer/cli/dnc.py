@@ -157,7 +157,7 @@ def add(
     entries = [store.NewDncEntry(n, kind, campaign, source, expires_at) for n in wanted]
 
     async def go() -> store.DncAdded:
-        async with open_store(resolved, create=True) as db:
+        async with open_store(resolved, create=False) as db:
             change = await stamp(db, now)
             async with db.write() as tx:
                 return await store.add_dnc_entries(tx, entries, change)
@@ -345,7 +345,7 @@ def import_registry(
     )
 
     async def go() -> None:
-        async with open_store(resolved, create=True) as db:
+        async with open_store(resolved, create=False) as db:
             change = await stamp(db, record.loaded_at)
             async with db.write() as tx:
                 await store.record_registry(tx, record, change)

@@ -6,6 +6,7 @@ Asterisk 22.10.1 (files 18, 21, 23). Required write classes follow manager.c's r
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import Callable
@@ -201,6 +202,17 @@ def core_show_channels(session: AmiSession, action: Action) -> None:
     now = pbx.loop.time()
     session.send(response("Success", aid, ("EventList", "start"), ("Message", "Channels will follow")))
     channels = list(reversed(pbx.channels.values()))
+    padding = session.server.faults.channel_list_padding
+    if padding > 0:
+        real = [f"Event: CoreShowChannel\r\n{aid_line}{ch.block}Application: {ch.app}\r\nApplicationData: "
+                f"{ch.appdata}\r\nDuration: {_duration(now - ch.created_at)}\r\nBridgeId: \r\n\r\n" for ch in channels]
+        # As in Asterisk (main/manager.c, 18.0.0 and 22.10.1: session_do() runs one do_message() at a time
+        # and action_coreshowchannels() writes every channel before it returns): the next action waits.
+        session.busy = True
+        task = asyncio.get_running_loop().create_task(_padded_list(session, aid_line, padding, real))
+        _STREAMS.add(task)
+        task.add_done_callback(_STREAMS.discard)
+        return
     for ch in channels:
         session.send(
             f"Event: CoreShowChannel\r\n{aid_line}{ch.block}Application: {ch.app}\r\n"
@@ -211,6 +223,35 @@ def core_show_channels(session: AmiSession, action: Action) -> None:
         f"Event: CoreShowChannelsComplete\r\n{aid_line}EventList: Complete\r\n"
         f"ListItems: {len(channels)}\r\n\r\n"
     )
+
+
+_STREAMS: set[asyncio.Task[None]] = set()
+PADDING_HIGH_WATER = 1 << 20
+
+
+async def _padded_list(session: AmiSession, aid_line: str, padding: int, real: list[str]) -> None:
+    """Fault `channel_list_padding`: made-up channels first, then the real ones, then Complete; written
+    as fast as the client reads (never more than ~1 MB buffered), however long the list."""
+    try:
+        for start in range(0, padding, 1000):
+            if session.closed:
+                return
+            session.write_raw("".join(
+                f"Event: CoreShowChannel\r\n{aid_line}Channel: Local/pad{i}@padding-{i:08x};1\r\nChannelState: 6\r\n"
+                "ChannelStateDesc: Up\r\nCallerIDNum: \r\nCallerIDName: \r\nConnectedLineNum: \r\n"
+                "ConnectedLineName: \r\nLanguage: en\r\nAccountCode: \r\nContext: padding\r\nExten: s\r\n"
+                f"Priority: 1\r\nUniqueid: pad.{i}\r\nLinkedid: pad.{i}\r\nApplication: Wait\r\n"
+                "ApplicationData: 3600\r\nDuration: 00:10:00\r\nBridgeId: \r\n\r\n"
+                for i in range(start, min(padding, start + 1000))).encode())
+            # Polls the transport's buffer rather than hooking the session's pause/resume_writing:
+            # this fault stays one hunk of its own.
+            while (session.transport is not None and not session.closed  # noqa: ASYNC110
+                   and session.transport.get_write_buffer_size() > PADDING_HIGH_WATER):
+                await asyncio.sleep(0.002)
+        session.write_raw(("".join(real) + f"Event: CoreShowChannelsComplete\r\n{aid_line}EventList: Complete\r\n"
+                           f"ListItems: {padding + len(real)}\r\n\r\n").encode())
+    finally:
+        session.resume()
 
 
 def status(session: AmiSession, action: Action) -> None:

@@ -87,6 +87,10 @@ class Faults:
     """Faults that can be switched on while the simulator runs."""
 
     response_delay_s: float = 0.0
+    # CoreShowChannels lists this many made-up channels before the real ones (a PBX with a huge
+    # number of channels, or a hostile one): for the client's list cap and a reconciliation that must
+    # not take a cut-off list for the whole.
+    channel_list_padding: int = 0
 
 
 def _default_spool() -> Path:

@@ -216,7 +216,8 @@ class SmsSender:
         blocked: list[store.BlockedLead] = []
         unsendable: list[_Unsendable] = []
         held: Decision | None = None
-        async with self.db.write() as tx:
+        # durable: the attempt rows survive a power loss before the messages are sent (as for calls).
+        async with self.db.write(durable=True) as tx:
             due = await store.claim_due(tx, name, now, limit)
             if not due:
                 return 0

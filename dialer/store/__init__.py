@@ -1,5 +1,15 @@
 """The store: SQLite through aiosqlite, WAL, one writer at a time, versioned forward migrations."""
 
-from dialer.store.db import Database, StoreError, Tx
+from dialer.store.db import (
+    Database,
+    DatabaseMissing,
+    DatabaseUnusable,
+    StorageFailure,
+    StoreError,
+    Tx,
+    is_damage,
+    store_error,
+)
 
-__all__ = ["Database", "StoreError", "Tx"]
+__all__ = ["Database", "DatabaseMissing", "DatabaseUnusable", "StorageFailure", "StoreError", "Tx", "is_damage",
+           "store_error"]

@@ -162,6 +162,17 @@ def _add_dnc(conn: sqlite3.Connection, entries: Sequence[NewDncEntry], stamp: Ch
     return DncAdded(len(fresh), unchanged, extended, revision)
 
 
+async def optouts_stored(tx: Tx, call_ids: Sequence[str]) -> set[str]:
+    """Of these calls, those whose opt-out is on record (source `call:<id>`, removed since or not)."""
+    found: set[str] = set()
+    for chunk in chunks([f"call:{c}" for c in call_ids]):
+        marks = ",".join("?" * len(chunk))
+        rows = await tx.fetchall(
+            f"SELECT source FROM dnc_entries WHERE list = 'optout' AND source IN ({marks})", tuple(chunk))
+        found |= {str(row[0])[len("call:"):] for row in rows}
+    return found
+
+
 async def remove_dnc(tx: Tx, numbers: Sequence[str], kind: DncKind, campaign: str | None,
                      stamp: ChangeStamp) -> int:
     """Take numbers off one list (their active entries get `removed_at`); returns how many entries."""

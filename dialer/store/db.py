@@ -4,6 +4,18 @@ aiosqlite runs every statement on one thread for the connection; two tasks inter
 statements on it would mix their transactions (one task's COMMIT committing another's half-done
 work). So every access goes through `read()` or `write()`, which hold one asyncio lock, and a
 write block is exactly one BEGIN IMMEDIATE ... COMMIT.
+
+Opening never turns a file that is there into a new database: an empty file, a file that is not
+SQLite, an SQLite database of another program or one without the dialer's tables is refused with
+one line that says what to do (`DatabaseUnusable`). A database is created only where no file is and
+only when the caller asks (`create=True`: `dialer init`, `dialer import`, `dialer demo`); the
+daemon and the other commands refuse a missing one (`DatabaseMissing`). Ours carry SQLite's
+`application_id` (DIALER_APPLICATION_ID) from their first migration on.
+
+Durability: WAL with `synchronous=NORMAL` survives a process crash but may lose the last commits
+on a power loss or an OS crash. A `write(durable=True)` transaction (the attempt rows committed
+before their Originates) runs with `synchronous=FULL`, so its COMMIT returns only after the WAL is
+on disk; `[database] synchronous = "full"` makes every commit so (bench/durability.py measures both).
 """
 
 from __future__ import annotations
@@ -13,11 +25,13 @@ import contextlib
 import os
 import secrets
 import sqlite3
+import stat
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import quote
 
 import aiosqlite
 
@@ -26,8 +40,75 @@ from dialer.store.migrations import MIGRATIONS, Migration
 Row = sqlite3.Row
 
 
+# SQLite's application_id of a dialer database ("DIAL"): `file` and `sqlite3` show it.
+DIALER_APPLICATION_ID = 0x4449414C
+# Tables every dialer database has once migrated (a database without them lost its schema).
+CORE_TABLES = frozenset({"meta", "campaigns", "leads", "attempts", "audit", "outbox",
+                         "outcome_journals"})
+RESTORE_HINT = "restore from a backup with `dialer restore FILE`"
+
+Synchronous = Literal["normal", "full"]
+
+# Primary SQLite result codes (sqlite3.h) that say the file itself is bad, not the disk or a lock.
+_NOTADB = 26
+_DAMAGED_CODES = frozenset({11, _NOTADB})  # SQLITE_CORRUPT, SQLITE_NOTADB
+
+
 class StoreError(Exception):
-    """The database cannot be opened or is not one of ours."""
+    """The database cannot be used; the message names the path, says why and what to do."""
+
+
+class DatabaseMissing(StoreError):
+    """No database at the configured path (and the caller did not ask to create one)."""
+
+
+class DatabaseUnusable(StoreError):
+    """The file is there but is not a usable dialer database: empty, not SQLite, another program's,
+    without its schema, damaged, or of a newer schema. Retrying cannot help."""
+
+
+class StorageFailure(StoreError):
+    """The database cannot be read or written now: disk full, I/O error, permissions, locked."""
+
+
+def is_damage(exc: sqlite3.Error) -> bool:
+    """True if SQLite says the file itself is damaged (not the disk, a lock or a permission)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in _DAMAGED_CODES
+
+
+def store_error(path: Path, exc: sqlite3.Error, doing: str = "cannot use the database") -> StoreError:
+    """The StoreError for an sqlite3 error on `path`: damaged files apart from storage failures."""
+    if getattr(exc, "sqlite_errorcode", None) == _NOTADB:
+        return DatabaseUnusable(f"{path}: not an SQLite database (bad header: {exc}); the file is damaged or "
+                                f"is something else: {RESTORE_HINT}")
+    if is_damage(exc):
+        return DatabaseUnusable(f"{path}: the database is damaged ({exc}); {RESTORE_HINT}")
+    return StorageFailure(f"{path}: {doing}: {exc} (check free space, the file's owner and mode)")
+
+
+def inspect_file(path: Path) -> None:
+    """Refuse what cannot be a dialer database before SQLite opens it: not a file, or an empty one.
+
+    Only stat(2), never open(2): closing any descriptor of a database file drops every POSIX lock
+    this process holds on it, so another process could then delete the WAL under a connection of
+    ours (https://www.sqlite.org/howtocorrupt.html, 2.2). The header is SQLite's to check (NOTADB).
+    """
+    try:
+        info = path.stat()
+    except OSError as exc:
+        raise StorageFailure(f"{path}: cannot read: {exc.strerror} (check the file's owner and mode)") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise DatabaseUnusable(f"{path}: is not a regular file; database.path must name the database file")
+    if info.st_size == 0:
+        raise DatabaseUnusable(
+            f"{path}: is an empty file (0 bytes), not a dialer database; {RESTORE_HINT}, or remove the "
+            "file and run `dialer init` to start a new, empty database")
+
+
+def _uri(path: Path, mode: str) -> str:
+    # A URI with mode=rw never creates the file: only `create=True` on a missing path may.
+    return f"file:{quote(str(path.absolute()))}?mode={mode}"
 
 
 class Tx:
@@ -68,46 +149,115 @@ class Tx:
 class Database:
     """The SQLite database of one dialer node. Open with `async with Database.open(path)`."""
 
-    def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
+    def __init__(self, conn: aiosqlite.Connection, path: Path, synchronous: Synchronous = "normal") -> None:
         self._conn = conn
         self.path = path
         self._lock = asyncio.Lock()
+        self.synchronous: Synchronous = synchronous
 
     @classmethod
     @asynccontextmanager
-    async def open(cls, path: Path, *, create: bool = True) -> AsyncIterator[Database]:
-        """Open (and migrate) the database; closes it, thread included, on exit."""
-        if not create and not path.exists():
-            raise StoreError(f"{path}: no database here (run the daemon or an import first)")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fresh = not path.exists()
-        connecting = aiosqlite.connect(path, isolation_level=None)
+    async def open(cls, path: Path, *, create: bool = True, synchronous: Synchronous = "normal"
+                   ) -> AsyncIterator[Database]:
+        """Open (and migrate) the dialer database at `path`; closes it, thread included, on exit.
+
+        A missing file is created only with `create=True`; a file that is there must be a dialer
+        database (see the module docstring). Raises DatabaseMissing, DatabaseUnusable or StorageFailure.
+        """
+        fresh = not path.exists() and not path.is_symlink()
+        if fresh and not create:
+            raise DatabaseMissing(f"{path}: no database here; create it with `dialer init` (or {RESTORE_HINT})")
+        if not fresh:
+            inspect_file(path)
+        try:
+            if fresh:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                # Created here, private from the start: the database holds numbers and names.
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640))
+        except FileExistsError:
+            raise StorageFailure(f"{path}: appeared while it was being created; try again") from None
+        except OSError as exc:
+            raise StorageFailure(f"{path}: cannot create the database: {exc.strerror} "
+                                 "(check the folder's owner and mode)") from None
+        connecting = aiosqlite.connect(_uri(path, "rw"), uri=True, isolation_level=None)
         try:
             conn = await connecting
         except sqlite3.Error as exc:
             await _stopped(connecting)
-            raise StoreError(f"{path}: cannot open database: {exc}") from None
+            raise store_error(path, exc, "cannot open the database") from None
         conn.row_factory = sqlite3.Row
+        db = cls(conn, path, synchronous)
         try:
-            if fresh:
-                # Not world-readable: the database holds numbers and names.
-                os.chmod(path, 0o640)
-            db = cls(conn, path)
-            await db._prepare()
+            await db._prepare(fresh)
+        except BaseException:
+            await conn.close()
+            if fresh:  # a database this call began (disk full, ...) holds nothing: leave no empty file behind
+                for file in (path, *(path.with_name(path.name + suffix) for suffix in ("-wal", "-shm", "-journal"))):
+                    file.unlink(missing_ok=True)
+            raise
+        try:
             yield db
         finally:
             await conn.close()
 
-    async def _prepare(self) -> None:
+    async def _prepare(self, fresh: bool) -> None:
         try:
-            await self._conn.execute("PRAGMA journal_mode=WAL")
-            await self._conn.execute("PRAGMA synchronous=NORMAL")
-            await self._conn.execute("PRAGMA foreign_keys=ON")
             # A CLI import holds the write lock for seconds: wait for it rather than fail.
             await self._conn.execute("PRAGMA busy_timeout=30000")
+            if not fresh:
+                await self._check_identity()  # before anything writes (journal_mode=WAL rewrites the header)
+            await self._conn.execute("PRAGMA journal_mode=WAL")
+            await self._conn.execute(f"PRAGMA synchronous={self.synchronous.upper()}")
+            await self._conn.execute("PRAGMA foreign_keys=ON")
             await self.migrate(MIGRATIONS)
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.path}: not a usable dialer database: {exc}") from None
+            await self._check_schema()
+        except sqlite3.Error as exc:
+            raise store_error(self.path, exc) from None
+
+    async def _scalar(self, sql: str) -> Any:
+        async with self._conn.execute(sql) as cursor:
+            row = await cursor.fetchone()
+        return row[0] if row else None
+
+    async def _tables(self) -> set[str]:
+        async with self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'") as cursor:
+            return {row[0] for row in await cursor.fetchall()}
+
+    async def _check_identity(self) -> None:
+        """An existing file: ours (by application_id, or by its tables if it predates the stamp)?"""
+        app_id = int(await self._scalar("PRAGMA application_id") or 0)
+        if app_id == DIALER_APPLICATION_ID:
+            return
+        if app_id != 0:
+            raise DatabaseUnusable(f"{self.path}: an SQLite database of another program (application_id "
+                                   f"{app_id:#010x}), not a dialer database; check database.path, or {RESTORE_HINT}")
+        tables = await self._tables()
+        if not tables:
+            raise DatabaseUnusable(
+                f"{self.path}: an SQLite database without the dialer's schema (no tables); {RESTORE_HINT}, "
+                "or remove the file and run `dialer init` to start a new, empty database")
+        if not {"meta", "attempts"} <= tables:
+            shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+            raise DatabaseUnusable(f"{self.path}: not a dialer database (its tables: {shown}); check "
+                                   f"database.path, or {RESTORE_HINT}")
+
+    async def _check_schema(self) -> None:
+        missing = CORE_TABLES - await self._tables()
+        if missing:
+            raise DatabaseUnusable(f"{self.path}: the dialer's schema is incomplete (no table "
+                                   f"{', '.join(sorted(missing))}); {RESTORE_HINT}")
+
+    async def check_integrity(self) -> None:
+        """`PRAGMA quick_check`: every page of the file is read (a damaged page anywhere is found now,
+        not at the first query that reaches it). Raises DatabaseUnusable naming the first problems."""
+        async with self._lock:
+            try:
+                async with self._conn.execute("PRAGMA quick_check(3)") as cursor:
+                    problems = [str(row[0]) for row in await cursor.fetchall()]
+            except sqlite3.Error as exc:
+                raise store_error(self.path, exc) from None
+        if problems != ["ok"]:
+            raise DatabaseUnusable(f"{self.path}: the database is damaged ({'; '.join(problems)}); {RESTORE_HINT}")
 
     async def migrate(self, migrations: Sequence[Migration]) -> int:
         """Apply every migration this database lacks; returns the schema version (the highest applied).
@@ -121,7 +271,7 @@ class Database:
             version = await self._user_version()
             known = max((m.version for m in migrations), default=0)
             if version > known:
-                raise StoreError(
+                raise DatabaseUnusable(
                     f"{self.path}: schema version {version} is newer than this dialer knows ({known}); "
                     "upgrade the dialer"
                 )
@@ -133,6 +283,8 @@ class Database:
                 try:
                     await self._conn.execute(_APPLIED_TABLE)
                     if not applied:
+                        # The first migration of a new database stamps it as ours, in its transaction.
+                        await self._conn.execute(f"PRAGMA application_id = {DIALER_APPLICATION_ID}")
                         await self._conn.executemany(
                             "INSERT INTO schema_migrations (version, applied_at) VALUES (?, 0) "
                             "ON CONFLICT (version) DO NOTHING", [(v,) for v in range(1, version + 1)])
@@ -147,6 +299,9 @@ class Database:
                     await self._conn.execute("ROLLBACK")
                     raise
                 applied.add(migration.version)
+            if int(await self._scalar("PRAGMA application_id") or 0) == 0:
+                # A dialer database from before the stamp (recognised by its tables): stamp it now.
+                await self._conn.execute(f"PRAGMA application_id = {DIALER_APPLICATION_ID}")
             return version
 
     async def _applied(self, version: int) -> set[int]:
@@ -170,23 +325,55 @@ class Database:
             return await self._user_version()
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[Tx]:
-        """One write transaction: committed when the block ends, rolled back if it raises."""
+    async def write(self, *, durable: bool = False) -> AsyncIterator[Tx]:
+        """One write transaction: committed when the block ends, rolled back if it raises.
+
+        `durable=True`: its COMMIT returns only once the WAL is on disk (synchronous=FULL for this
+        transaction), so it survives a power loss or an OS crash, not only a process crash.
+        """
         async with self._lock:
-            try:
-                await self._conn.execute("BEGIN IMMEDIATE")
-            except asyncio.CancelledError:
-                # The BEGIN still runs on the database thread: queue its ROLLBACK before the lock is
-                # released, or the next transaction would find this one open.
+            if durable and self.synchronous != "full":
+                async with self._synchronous("FULL"), self._transaction() as tx:
+                    yield tx
+            else:
+                async with self._transaction() as tx:
+                    yield tx
+
+    @asynccontextmanager
+    async def _synchronous(self, level: str) -> AsyncIterator[None]:
+        # SQLite applies `PRAGMA synchronous` to the connection's pagers at once, and a commit syncs
+        # by the level in force when it runs: changed between transactions, it holds for exactly
+        # one (tests/store/test_durability.py counts the fdatasync calls).
+        try:
+            await self._conn.execute(f"PRAGMA synchronous={level}")
+            yield
+        finally:
+            await asyncio.shield(self._conn.execute(f"PRAGMA synchronous={self.synchronous.upper()}"))
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[Tx]:
+        try:
+            await self._conn.execute("BEGIN IMMEDIATE")
+        except asyncio.CancelledError:
+            # The BEGIN still runs on the database thread: queue its ROLLBACK before the lock is
+            # released, or the next transaction would find this one open.
+            with contextlib.suppress(sqlite3.Error):
+                await asyncio.shield(self._conn.execute("ROLLBACK"))
+            raise
+        try:
+            yield Tx(self._conn)
+        except BaseException:
+            await self._conn.execute("ROLLBACK")
+            raise
+        try:
+            await self._conn.execute("COMMIT")
+        except BaseException:
+            # A COMMIT that failed (disk full, I/O error) may leave the transaction open: end it, or
+            # every later BEGIN fails with "cannot start a transaction within a transaction".
+            if self._conn.in_transaction:
                 with contextlib.suppress(sqlite3.Error):
                     await asyncio.shield(self._conn.execute("ROLLBACK"))
-                raise
-            try:
-                yield Tx(self._conn)
-            except BaseException:
-                await self._conn.execute("ROLLBACK")
-                raise
-            await self._conn.execute("COMMIT")
+            raise
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Tx]:

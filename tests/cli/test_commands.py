@@ -97,7 +97,7 @@ def test_check_config_prints_the_resolved_config_with_the_secret_masked(tmp_path
 def test_run_refuses_a_secret_file_other_users_can_read(tmp_path):
     path = write_config(tmp_path, 5038, secret_mode=0o644)
     result = dialer("run", "--config", str(path))
-    assert result.returncode == 2
+    assert result.returncode == 78  # EX_CONFIG: systemd does not retry it
     assert "readable by other users" in result.stderr
 
 

@@ -24,7 +24,9 @@ MONDAY_NOON_PT = "2027-03-08T12:00:00-08:00"
 
 def test_check_explains_every_rule_with_the_number_masked_and_exits_by_verdict(tmp_path):
     path = write_config(tmp_path, 5038)
-    assert dialer("dnc", "add", "+14155550199", "--config", str(path)).returncode == 0  # creates the store
+    assert dialer("dnc", "add", "+14155550199", "--config", str(path)).returncode == 1  # no database yet
+    assert dialer("init", "--config", str(path)).returncode == 0
+    assert dialer("dnc", "add", "+14155550199", "--config", str(path)).returncode == 0
     allowed = dialer("check", "(415) 555-0123", "--config", str(path), "--at", MONDAY_NOON_PT, "--format", "json")
     assert allowed.returncode == 0, allowed.stderr
     data = json.loads(allowed.stdout)
@@ -60,6 +62,7 @@ def test_check_usage_errors_exit_2(tmp_path, args, message):
 
 def test_consent_add_revoke_and_import_change_what_check_says(tmp_path):
     path = write_config(tmp_path, 5038, extra="[campaigns.c1.compliance]\nrequire_consent = true\n")
+    assert dialer("init", "--config", str(path)).returncode == 0
     at = ["--config", str(path), "--campaign", "c1", "--at", MONDAY_NOON_PT, "--format", "json"]
     assert dialer("consent", "add", PERSON, "--source", "web-form:spring", "--config", str(path)).returncode == 0
     assert dialer("check", PERSON, *at).returncode == 0
@@ -84,6 +87,7 @@ def test_consent_add_revoke_and_import_change_what_check_says(tmp_path):
 
 def test_dnc_list_masks_numbers_unless_asked_and_bad_input_names_where(tmp_path):
     path = write_config(tmp_path, 5038)
+    assert dialer("init", "--config", str(path)).returncode == 0
     numbers = tmp_path / "numbers.txt"
     numbers.write_text("# complaints\n+14155550123\n\n4155550124\n415-555-01x5\n")
     result = dialer("dnc", "add", "--file", str(numbers), "--config", str(path))
@@ -144,6 +148,7 @@ def us_csv(path: Path, numbers: list[str]) -> Path:
 
 async def test_dnc_import_swaps_atomically_and_the_running_daemon_sees_the_new_registry(tmp_path, sim):
     path = write_config(tmp_path, sim.port, extra="[dnc]\nrefresh_interval_s = 0.05\n")
+    assert (await adialer("init", "--config", str(path)))[0] == 0
     config = load_config(path)
     first, second, third, free = (number(ANSWERED, i) for i in range(4))
     code, out, err = await adialer("dnc", "import", str(us_csv(tmp_path / "v1.csv", [first])),

@@ -130,6 +130,8 @@ async def test_forget_of_a_number_that_was_never_imported_still_keeps_it_off_eve
     config = sms_config(tmp_path, sim)
     path = config_file(config, tmp_path)
     stranger = number(OPTOUT, 7)
+    assert dialer("forget", stranger, "--yes", config=path).returncode == 1  # no database: `dialer init` first
+    assert dialer("init", config=path).returncode == 0
     result = dialer("forget", stranger, "--yes", config=path)
     assert result.returncode == 0, result.stderr
     assert "a number with no contact" in result.stdout

@@ -73,6 +73,12 @@ def make_config(tmp_path: Path, sim: SimServer, *, campaign: dict[str, Any] | No
     return config.model_copy(update={"ami": config.ami.model_copy(update={"secret": SecretStr(SECRET)})})
 
 
+async def init_database(config: Config) -> None:
+    """What `dialer init` does: the daemon refuses to start without a database."""
+    async with Database.open(config.database.path, create=True):
+        pass
+
+
 async def import_numbers(tmp_path: Path, config: Config, numbers: list[str], campaign: str = "c1") -> None:
     """Import `numbers` as leads of `campaign` through the CSV importer."""
     path = tmp_path / f"leads-{campaign}.csv"

@@ -30,6 +30,7 @@ from tests.e2e.conftest import (
     OPTOUT,
     SECRET,
     import_numbers,
+    init_database,
     make_config,
     number,
     rows,
@@ -55,6 +56,7 @@ async def until(check: Callable[[], Any], timeout_s: float = 60.0) -> None:
 async def running(config: Config, config_path: Path | None = None,
                   on_engine: Callable[[Engine], None] | None = None) -> AsyncIterator[Daemon]:
     """The daemon in-process, logged in to the simulator; stopped (and checked) on exit."""
+    await init_database(config)
     daemon = Daemon(config, config_path=config_path, install_signals=False, on_engine=on_engine)
     task = asyncio.create_task(daemon.run())
     try:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 
 from dialer.daemon import Daemon
-from tests.e2e.conftest import ANSWERED, import_numbers, make_config, number, rows
+from tests.e2e.conftest import ANSWERED, import_numbers, init_database, make_config, number, rows
 
 
 async def test_an_originate_lost_with_the_connection_still_ends(tmp_path, sim):
     config = make_config(tmp_path, sim, campaign={"ring_timeout_s": 1}, dialing={"event_timeout_s": 1})
+    await init_database(config)
     daemon = Daemon(config, install_signals=False)
     task = asyncio.create_task(daemon.run())
     while daemon.ami is None or not daemon.ami.connected:

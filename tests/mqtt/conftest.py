@@ -191,6 +191,7 @@ def assert_call_order(messages: list[dict[str, Any]]) -> None:
 @contextlib.asynccontextmanager
 async def running_daemon(config: Config) -> AsyncIterator[Daemon]:
     """The daemon in-process until the block ends (then a graceful stop), with MQTT connected."""
+    await e2e.init_database(config)
     daemon = Daemon(config, install_signals=False)
     task = asyncio.create_task(daemon.run())
     try:

@@ -35,7 +35,7 @@ async def test_a_second_daemon_on_the_same_database_is_refused_and_files_are_pri
     try:
         await first.wait_for_log("ami_connected")
         second = await DaemonProcess(config, log_name="second.log").start()
-        assert await second.wait(60) == 1
+        assert await second.wait(60) == 75  # EX_TEMPFAIL: another daemon uses this database
         refused = second.events("already_running")
         assert refused
         assert refused[0]["pid"] == first.pid
@@ -59,7 +59,7 @@ async def test_run_refuses_a_credential_other_users_can_read(tmp_path):
     config = write_config(tmp_path, 5038)
     config.write_text(config.read_text().replace('secret_env = "DIALER_AMI_SECRET"', 'secret_env = "NO_SUCH_VAR"'))
     code, _, stderr = await run_cli("run", "--config", str(config), env={"CREDENTIALS_DIRECTORY": str(credentials)})
-    assert code == 2
+    assert code == 78  # EX_CONFIG
     assert f"{credentials / 'ami-secret'} is readable by other users (mode 0644)" in stderr
     assert SECRET not in stderr
     assert not (tmp_path / "dialer.db").exists()  # refused before touching anything

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from dialer.ops.exit_codes import NOT_RETRIED, ExitCode
+
 UNIT = Path(__file__).parents[2] / "systemd" / "dialer.service"
 ANALYZE = shutil.which("systemd-analyze") or ("/usr/bin/systemd-analyze"
                                               if Path("/usr/bin/systemd-analyze").exists() else None)
@@ -120,3 +122,25 @@ def test_sysusers_and_tmpfiles_name_the_same_user_and_spool():
     tmpfiles = (UNIT.parent / "dialer.tmpfiles").read_text()
     assert re.search(r"^u dialer - .* /var/lib/dialer ", sysusers, re.M)
     assert re.search(r"^d /var/spool/asterisk/monitor/dialer 2770 asterisk dialer -$", tmpfiles, re.M)
+
+
+def test_a_daemon_that_fails_at_start_is_not_restarted_forever():
+    s = unit_settings()
+    interval_s, burst = int(s["StartLimitIntervalSec"][0]), int(s["StartLimitBurst"][0])
+    restart_s, start_timeout_s = int(s["RestartSec"][0]), int(s["TimeoutStartSec"][0])
+    assert interval_s > 0  # 0 = no limit: the daemon was restarted every 5 s forever
+    # A fast failure (damaged database, full disk) trips the limit: `burst` tries fit in the interval...
+    assert burst * restart_s < interval_s
+    # ...while waiting for an Asterisk that is away (each try times out) never does.
+    assert burst * (start_timeout_s + restart_s) > interval_s
+    # The limit is a [Unit] setting (in [Service] systemd ignores it with a warning only).
+    unit_part = UNIT.read_text().split("[Service]")[0]
+    assert "StartLimitIntervalSec=300" in unit_part
+    assert "StartLimitBurst=5" in unit_part
+
+
+def test_failures_a_restart_cannot_fix_are_not_restarted():
+    prevented = {int(code) for code in unit_settings()["RestartPreventExitStatus"][0].split()}
+    assert prevented == {int(code) for code in NOT_RETRIED}
+    assert {ExitCode.CONFIG, ExitCode.DATABASE_UNUSABLE, ExitCode.NO_DATABASE} <= prevented
+    assert ExitCode.STORAGE not in prevented  # a full disk may be freed: retried within the limit
