@@ -24,7 +24,9 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def cfg(tmp_path: Path) -> list[str]:
     (tmp_path / "dialer.toml").write_text(CONFIG)
-    return ["--config", str(tmp_path / "dialer.toml")]
+    args = ["--config", str(tmp_path / "dialer.toml")]
+    assert run(["init", *args]).code == 0  # only init, import and demo create a database
+    return args
 
 
 def test_adding_a_dnc_entry_again_is_a_no_op_that_says_so(cfg):
