@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from dialer.crm import service
 from dialer.crm import store as crm
 from dialer.numbers import number_hash
+from dialer.recordings.config import RecordingsConfig
 from dialer.reports import campaign_report
 from dialer.store import Database
 
@@ -103,7 +104,7 @@ async def main() -> None:
             found = await crm.search_contacts(tx, name="person 99999")
         print(f"search by name: {len(found)} found")
         t = time.perf_counter()
-        result, _ = await service.forget(db, sample, "bench", now)
+        result, _ = await service.forget(db, sample, "bench", now, RecordingsConfig())
         print(f"forget: {(time.perf_counter() - t) * 1000:.1f} ms ({result.attempts} attempts, "
               f"{result.audit_rows} audit rows)")
 

@@ -39,6 +39,7 @@ from dialer.crm.erasure import ErasureResult
 from dialer.crm.render import render_history
 from dialer.numbers import mask
 from dialer.ops.perms import open_private
+from dialer.recordings.removal import NotDeleted
 
 T = TypeVar("T")
 contact_app = typer.Typer(help="Contacts: history, search, notes, tags, export.", no_args_is_help=True)
@@ -314,9 +315,9 @@ def forget(
     result, failed = asyncio.run(_forget(resolved, e164, who))
     out.print(f"{mask(e164)}: {result.summary()}; by {who}", markup=False)
     if failed:
-        fail(f"{len(failed)} recording file(s) could not be deleted: {', '.join(failed)}", 1)
+        fail(f"{len(failed)} recording file(s) could not be deleted: {'; '.join(map(str, failed))}", 1)
 
 
-async def _forget(config: Config, e164: str, who: str) -> tuple[ErasureResult, list[str]]:
+async def _forget(config: Config, e164: str, who: str) -> tuple[ErasureResult, list[NotDeleted]]:
     async with open_store(config, create=False) as db:
-        return await service.forget(db, e164, who, SystemClock().now())
+        return await service.forget(db, e164, who, SystemClock().now(), config.recordings)

@@ -52,7 +52,7 @@ def restore_command(
     resolved = resolve_config(config, workdir)
     database = resolved.database.path
     try:
-        result = restore(file, database, accept_journal_loss=accept_journal_loss)
+        result = restore(file, database, accept_journal_loss=accept_journal_loss, recordings=resolved.recordings)
     except LockHeld as exc:
         who = f" (pid {exc.pid})" if exc.pid else ""
         fail(f"the dialer daemon{who} is running on {database}; stop it first (systemctl stop dialer), "
@@ -69,8 +69,8 @@ def restore_command(
         out.print(f"  re-applied: {line}", highlight=False, markup=False)
     for line in result.skipped:
         out.print(f"  not re-applied: {line}", highlight=False, markup=False)
-    for path in result.files_not_deleted:
-        err.print(f"could not delete the recording {path} of an erased person: delete it by hand",
+    for problem in result.files_not_deleted:
+        err.print(f"did not delete the recording {problem} of an erased person: look at it, delete it by hand",
                   highlight=False, markup=False)
     if result.restored.open_attempts:
         err.print(f"{result.restored.open_attempts} attempts were live when the backup was taken: the daemon "

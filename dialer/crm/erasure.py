@@ -6,7 +6,8 @@ What goes, for the contact owning the number (every number of theirs) or for the
   Asterisk channel names and details that may contain it), SMS rows, DNC and consent records,
   audit rows (their masked form too), unpublished and published outbox payloads;
 - recordings: the files and their rows (once the recordings table exists), except those under a
-  legal hold, which are kept and counted in the audit row (a hold is there to keep evidence).
+  legal hold, which are kept and counted in the audit row (a hold is there to keep evidence). The
+  files go after the commit, and only inside the archive or the spool (`recordings.removal`).
 
 What stays: every lead, attempt and audit row, with its outcome, times and campaign, keyed by the
 pseudonym `erased:<keyed hash>` instead of the number, so reports count exactly what they counted
@@ -23,7 +24,6 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import phonenumbers
 
@@ -225,14 +225,3 @@ def _erase_recordings(conn: sqlite3.Connection, call_ids: list[str], result: Era
         if has_status:
             conn.execute(f"UPDATE attempts SET recording_status = 'erased' WHERE call_id IN ({marks}) "
                          "AND recording_status IS NOT NULL", erase)
-
-
-def delete_files(paths: list[str]) -> list[str]:
-    """Delete recording files (after the commit); returns the ones that could not be deleted."""
-    failed = []
-    for path in dict.fromkeys(paths):
-        try:
-            Path(path).unlink(missing_ok=True)
-        except OSError:
-            failed.append(path)
-    return failed

@@ -6,6 +6,7 @@ the same code.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ from dialer import csv_safe
 from dialer.crm import callbacks, erasure
 from dialer.crm import store as crm
 from dialer.numbers import PhoneNumber, mask
+from dialer.recordings import removal
+from dialer.recordings.config import RecordingsConfig
 from dialer.store import Database, Tx
 
 log = structlog.get_logger("dialer.crm")
@@ -146,8 +149,10 @@ async def _new_lead(tx: Tx, number: PhoneNumber, campaign: str, now: float) -> i
         "VALUES (?, ?, 'pending', 0, 0, ?, ?, ?)", (campaign, number.e164, 4e9, now, now))
 
 
-async def forget(db: Database, e164: str, actor: str, now: float) -> tuple[erasure.ErasureResult, list[str]]:
-    """Erase a person (see dialer.crm.erasure); returns the result and recording files not deleted."""
+async def forget(db: Database, e164: str, actor: str, now: float, recordings: RecordingsConfig,
+                 ) -> tuple[erasure.ErasureResult, list[removal.NotDeleted]]:
+    """Erase a person (see dialer.crm.erasure); returns the result and the recording files not deleted
+    (only files inside `recordings`' archive or spool are ever deleted)."""
     key = await db.hash_key()
     async with db.read() as tx:
         # Overwritten and deleted values are zeroed in the file, not left in its free space.
@@ -161,7 +166,7 @@ async def forget(db: Database, e164: str, actor: str, now: float) -> tuple[erasu
     finally:
         async with db.read() as tx:
             await tx.execute("PRAGMA secure_delete = OFF")
-    failed = erasure.delete_files(result.recording_files)
+    failed = await asyncio.to_thread(removal.delete_files, recordings, result.recording_files)
     log.info("forgotten", number=mask(e164), contact=result.contact_id, numbers=result.numbers,
              attempts=result.attempts, recordings=result.recording_rows, by=actor)
     return result, failed

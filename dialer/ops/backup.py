@@ -18,10 +18,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from dialer.crm import erasure
+from dialer.numbers import mask_text
 from dialer.ops import reapply
 from dialer.ops.lock import DaemonLock
 from dialer.ops.perms import database_files
+from dialer.recordings import removal
+from dialer.recordings.config import RecordingsConfig
+from dialer.recordings.removal import NotDeleted
 from dialer.store import Database, StoreError
 from dialer.store import compliance_journal as journal
 from dialer.store.migrations import MIGRATIONS
@@ -55,7 +58,7 @@ class RestoreResult:
     reapplied: tuple[str, ...] = ()  # compliance changes made after the backup, re-applied (masked)
     skipped: tuple[str, ...] = ()  # journal entries not re-applied, and why
     notes: tuple[str, ...] = ()
-    files_not_deleted: tuple[str, ...] = ()  # recordings of re-erased people that could not be deleted
+    files_not_deleted: tuple[NotDeleted, ...] = ()  # recordings of re-erased people that were not deleted
 
 
 def check_database_file(path: Path) -> DatabaseInfo:
@@ -157,14 +160,16 @@ def backup(database: Path, target: Path) -> DatabaseInfo:
     return DatabaseInfo(target, info.size_bytes, info.schema_version, info.attempts, info.leads, info.open_attempts)
 
 
-def restore(source: Path, database: Path, *, accept_journal_loss: bool = False) -> RestoreResult:
+def restore(source: Path, database: Path, *, accept_journal_loss: bool = False,
+            recordings: RecordingsConfig | None = None) -> RestoreResult:
     """Replace `database` with the backup `source`; refuses (LockHeld) while a daemon uses it.
 
     The database as it was is kept beside it as `<name>.before-restore-<time>`. Attempts that were
     live when the backup was taken are reconciled by the daemon at its next start, like after a crash.
     Erasures, opt-outs, DNC changes and consent revocations made after the backup are re-applied from
     the compliance journal beside the database (`ops.reapply`: what, and when restore refuses
-    instead); nothing is replaced unless all of it worked.
+    instead); nothing is replaced unless all of it worked. The recordings of people erased again are
+    deleted only inside `recordings`' archive or spool (none without it: they are listed instead).
     """
     info = check_database_file(source)
     if database.exists() and source.resolve() == database.resolve():
@@ -201,7 +206,11 @@ def restore(source: Path, database: Path, *, accept_journal_loss: bool = False) 
         _fsync_dir(database.parent)
     finally:
         lock.release()
-    not_deleted = erasure.delete_files(done.recording_files) if done.recording_files else []
+    if recordings is None:
+        not_deleted = [NotDeleted(mask_text(p), "no recordings settings given: left alone")
+                       for p in dict.fromkeys(done.recording_files)]
+    else:
+        not_deleted = removal.delete_files(recordings, done.recording_files)
     restored = DatabaseInfo(database, info.size_bytes, info.schema_version, info.attempts, info.leads,
                             info.open_attempts)
     return RestoreResult(restored, previous, tuple(done.lines), tuple(work.skipped), tuple(work.notes),

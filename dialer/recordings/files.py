@@ -293,12 +293,50 @@ def archived_file(archive_dir: Path, relative: PurePath) -> Path | None:
     return target if stat.S_ISREG(st.st_mode) else None
 
 
-def remove_empty_dirs(start: Path, stop: Path) -> None:
-    """Remove `start` and its parents up to (not including) `stop` while they are empty."""
-    path = start
-    while path != stop and stop in path.parents:
+def remove_inside(root: Path, relative: PurePath, *, prune: bool = False) -> bool:
+    """Delete the regular file `root/relative`, never following a link below `root`: the folders are
+    walked with `O_NOFOLLOW | O_DIRECTORY` and the file is removed with `unlink(name, dir_fd=...)`.
+
+    `prune`: then remove the folders it leaves empty, up to (not including) `root`. Returns False if
+    nothing was there. Raises UnsafeEntry (a link or a file where a folder belongs, or an entry that
+    is not a regular file: left alone) and OSError.
+    """
+    parts = relative.parts
+    if not parts or ".." in parts or relative.is_absolute():
+        raise ValueError(f"{relative}: not a path inside {root}")
+    try:
+        folder = _open_dir_chain(root, parts[:-1])
+    except FileNotFoundError:
+        return False
+    try:
         try:
-            path.rmdir()
+            seen = _lstat(parts[-1], folder)
+        except FileNotFoundError:
+            return False
+        if not stat.S_ISREG(seen.st_mode):
+            raise UnsafeEntry(root.joinpath(*parts), describe_entry(seen.st_mode))
+        try:
+            os.unlink(parts[-1], dir_fd=folder)
+        except FileNotFoundError:
+            return False
+    finally:
+        os.close(folder)
+    if prune:
+        _prune(root, parts[:-1])
+    return True
+
+
+def _prune(root: Path, folders: tuple[str, ...]) -> None:
+    """Remove the empty folders `root/folders...`, deepest first, through descriptors (rmdir of a
+    name never follows a link); stops at the first that is not empty."""
+    for depth in range(len(folders), 0, -1):
+        try:
+            parent = _open_dir_chain(root, folders[:depth - 1])
+        except (OSError, UnsafeEntry):
+            return
+        try:
+            os.rmdir(folders[depth - 1], dir_fd=parent)
         except OSError:
             return
-        path = path.parent
+        finally:
+            os.close(parent)

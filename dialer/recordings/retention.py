@@ -5,17 +5,13 @@ file, unless a legal hold covers the call or its campaign. Shared by the daemon 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import structlog
 
 from dialer.config import Config
-from dialer.recordings import store
-from dialer.recordings.config import campaign_settings
-from dialer.recordings.files import remove_empty_dirs
+from dialer.recordings import removal, store
+from dialer.recordings.config import RecordingsConfig, campaign_settings
 from dialer.store import Database
 
 log = structlog.get_logger("dialer.recordings")
@@ -58,7 +54,6 @@ async def purge(db: Database, config: Config, now: float, *, dry_run: bool = Fal
     already gone, and the next purge finishes it (deleting a file that is not there is not an error).
     """
     report = PurgeReport(dry_run=dry_run)
-    archive_dir = config.recordings.archive_dir
     async with db.read() as tx:
         campaigns = await store.campaigns_with_files(tx)
     for campaign in campaigns:
@@ -71,20 +66,20 @@ async def purge(db: Database, config: Config, now: float, *, dry_run: bool = Fal
                 "AND path IS NOT NULL AND created_at < ?", (campaign, cutoff))
         report.held += int(everything["n"] if everything else 0) - len(due)
         for start in range(0, len(due), batch):
-            await _purge_batch(db, due[start:start + batch], days, archive_dir, now, dry_run, actor, report)
+            await _purge_batch(db, due[start:start + batch], days, config.recordings, now, dry_run, actor, report)
     if report.files or report.failed:
         log.info("recordings_purged", dry_run=dry_run, files=len(report.files), held=report.held,
                  failed=len(report.failed))
     return report
 
 
-async def _purge_batch(db: Database, rows: list[store.Row], days: int, archive_dir: Path, now: float,
+async def _purge_batch(db: Database, rows: list[store.Row], days: int, settings: RecordingsConfig, now: float,
                        dry_run: bool, actor: str, report: PurgeReport) -> None:
     items = [Purged(row["call_id"], row["campaign_id"], row["path"], row["created_at"], days) for row in rows]
     if dry_run:
         report.files.extend(items)
         return
-    errors = await asyncio.to_thread(_delete_files, [Path(item.path) for item in items], archive_dir)
+    errors = await asyncio.to_thread(_delete_files, [item.path for item in items], settings)
     done = [(row, item) for row, item in zip(rows, items, strict=True) if item.path not in errors]
     report.failed.extend(errors.items())
     if not done:
@@ -96,17 +91,14 @@ async def _purge_batch(db: Database, rows: list[store.Row], days: int, archive_d
     report.files.extend(item for _, item in done)
 
 
-def _delete_files(paths: list[Path], archive_dir: Path) -> dict[str, str]:
-    """Delete the files (a missing one counts as deleted); returns {path: reason} for failures."""
+def _delete_files(paths: list[str], settings: RecordingsConfig) -> dict[str, str]:
+    """Delete the files inside the archive (a missing one counts as deleted), never through a link,
+    and the folders they leave empty; returns {path: reason} for the files not deleted."""
     errors = {}
     for path in paths:
-        try:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
-        except OSError as exc:
-            errors[str(path)] = exc.strerror or str(exc)
-            continue
-        remove_empty_dirs(path.parent, archive_dir)
+        problem = removal.delete_one(settings, path, archive_only=True, prune=True)
+        if problem is not None:
+            errors[path] = problem.reason
     return errors
 
 
