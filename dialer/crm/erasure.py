@@ -22,12 +22,13 @@ the file rather than left in free space; a checkpoint afterwards moves the pages
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from dataclasses import dataclass, field
 
 import phonenumbers
 
-from dialer.numbers import number_hash
+from dialer.numbers import MIN_MASKED_DIGITS, number_hash
 from dialer.store import compliance as compliance_store
 
 PSEUDONYM_PREFIX = "erased:"
@@ -69,15 +70,34 @@ def pseudonym(number_hash_hex: str) -> str:
 
 
 def forms(e164: str) -> list[str]:
-    """The ways a number may be written in free text: E.164, without +, national significant number."""
+    """The digit strings a number is written with: E.164 (with and without +), the national
+    significant number, and the national form with its trunk prefix (`02079460018` in the UK)."""
     found = [e164, e164[1:]]
     try:
-        national = phonenumbers.national_significant_number(phonenumbers.parse(e164, None))
-        if len(national) >= 7:
-            found.append(national)
+        parsed = phonenumbers.parse(e164, None)
+        national = phonenumbers.national_significant_number(parsed)
+        dialled = _digits(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL))
+        found += [form for form in (national, dialled) if len(form) >= MIN_MASKED_DIGITS]
     except phonenumbers.NumberParseException:
         pass
     return sorted(set(found), key=len, reverse=True)
+
+
+def _digits(text: str) -> str:
+    return "".join(ch for ch in text if ch.isdigit())
+
+
+# What people put between the digits of a number (`415-555-0123`, `(415) 555-0123`, `+1 415 555 0123`,
+# `415.555.0123`): the separators `dialer.numbers.mask_text` allows, at most three in a row.
+_SEPARATOR = r"[\s.\-/()\u2010-\u2015]{0,3}"
+
+
+def spellings(e164: str) -> re.Pattern[str]:
+    """A pattern for the number however it is spelled in free text: any of its `forms`, digit by digit
+    with separators between, a leading + or (, not glued to further digits on either side (then it is
+    part of another, longer number). Digits-only comparison, as `mask_text` finds numbers."""
+    alternatives = [r"\+?\(?" + _SEPARATOR.join(_digits(form)) for form in forms(e164)]
+    return re.compile(rf"(?<!\d)(?:{'|'.join(alternatives)})(?!\d)")
 
 
 def forget(conn: sqlite3.Connection, e164: str, actor: str, now: float, key: bytes) -> ErasureResult:
@@ -127,8 +147,7 @@ def _erase_contact(conn: sqlite3.Connection, contact_id: int, now: float, result
 def _erase_number(conn: sqlite3.Connection, number: str, digest: str, names: list[str], now: float,
                   result: ErasureResult) -> None:
     alias = pseudonym(digest)
-    spellings = forms(number)
-    scrub = [*spellings, *names]
+    scrub = Scrub(spellings(number), names, alias)
     # phone_numbers is the parent of leads.number: add the pseudonym's row, move the leads, drop the old.
     phone = conn.execute("SELECT contact_id, region, number_type, zones, created_at FROM phone_numbers "
                          "WHERE number = ?", (number,)).fetchone()
@@ -144,7 +163,7 @@ def _erase_number(conn: sqlite3.Connection, number: str, digest: str, names: lis
     call_ids = [r[0] for r in conn.execute("SELECT call_id FROM attempts WHERE number = ?", (number,))]
     result.attempts += conn.execute("UPDATE attempts SET number = ? WHERE number = ?", (alias, number)).rowcount
     for call_id in call_ids:
-        _scrub_row(conn, "attempts", "call_id", call_id, ("channel", "detail"), scrub, alias)
+        _scrub_row(conn, "attempts", "call_id", call_id, ("channel", "detail"), scrub)
     result.messages += conn.execute(
         "UPDATE sms_messages SET number = ?, body = NULL WHERE number = ?", (alias, number)).rowcount
     result.dnc_entries += conn.execute(
@@ -155,44 +174,59 @@ def _erase_number(conn: sqlite3.Connection, number: str, digest: str, names: lis
     result.audit_rows += len(audit_ids)
     conn.execute("UPDATE audit SET number_masked = NULL WHERE number_hash = ?", (digest,))
     for audit_id in audit_ids:
-        _scrub_row(conn, "audit", "id", audit_id, ("detail",), scrub, alias)
+        _scrub_row(conn, "audit", "id", audit_id, ("detail",), scrub)
     for table in ("dnc_entries", "consents"):
         for (row_id,) in conn.execute(f"SELECT id FROM {table} WHERE number = ?", (alias,)).fetchall():
-            _scrub_row(conn, table, "id", row_id, ("source",), scrub, alias)
-    result.outbox_rows += _scrub_outbox(conn, spellings, alias)
+            _scrub_row(conn, table, "id", row_id, ("source",), scrub)
+    result.outbox_rows += _scrub_outbox(conn, scrub)
     _erase_recordings(conn, call_ids, result)
 
 
-def _scrub_text(text: str | None, scrub: list[str], alias: str) -> str | None:
-    if not text:
-        return text
-    for needle in scrub:
-        if needle and needle in text:
-            text = text.replace(needle, alias if needle[-1:].isdigit() else "[erased]")
-    return text
+@dataclass(frozen=True, slots=True)
+class Scrub:
+    """What to take out of free text: the number however spelled (it becomes the pseudonym, so a
+    reader still sees which person a line was about) and the person's name and its parts."""
+
+    number: re.Pattern[str]
+    names: list[str]
+    alias: str
+
+    def text(self, text: str | None) -> str | None:
+        """`text` without the number and the names."""
+        if not text:
+            return text
+        for name in self.names:
+            if name in text:
+                text = text.replace(name, "[erased]")
+        return self.number.sub(self.alias, text)
+
+    def number_only(self, text: str | None) -> str | None:
+        """`text` without the number (names stay: a name part could be someone else's)."""
+        return self.number.sub(self.alias, text) if text else text
 
 
 def _scrub_row(conn: sqlite3.Connection, table: str, key: str, value: object, columns: tuple[str, ...],
-               scrub: list[str], alias: str) -> None:
+               scrub: Scrub) -> None:
     row = conn.execute(f"SELECT {', '.join(columns)} FROM {table} WHERE {key} = ?", (value,)).fetchone()
     if row is None:
         return
-    cleaned = [_scrub_text(v, scrub, alias) for v in row]
+    cleaned = [scrub.text(v) for v in row]
     if list(row) != cleaned:
         sets = ", ".join(f"{c} = ?" for c in columns)
         conn.execute(f"UPDATE {table} SET {sets} WHERE {key} = ?", (*cleaned, value))
 
 
-def _scrub_outbox(conn: sqlite3.Connection, scrub: list[str], alias: str) -> int:
+def _scrub_outbox(conn: sqlite3.Connection, scrub: Scrub) -> int:
     # Payloads carry masked numbers unless mqtt.include_numbers is set; scrub them either way. Only
-    # spellings of the number: a name part could match someone else's payload.
-    changed = 0
-    for needle in scrub:
-        rows = conn.execute("SELECT id, payload FROM outbox WHERE payload LIKE ?", (f"%{needle}%",)).fetchall()
-        for row_id, payload in rows:
-            conn.execute("UPDATE outbox SET payload = ? WHERE id = ?", (_scrub_text(payload, scrub, alias), row_id))
-            changed += 1
-    return changed
+    # spellings of the number: a name part could match someone else's payload. A formatted spelling
+    # has no fixed substring for LIKE to find, so every payload is read (the outbox is pruned).
+    changed = []
+    for row_id, payload in conn.execute("SELECT id, payload FROM outbox"):
+        cleaned = scrub.number_only(payload)
+        if cleaned != payload:
+            changed.append((cleaned, row_id))
+    conn.executemany("UPDATE outbox SET payload = ? WHERE id = ?", changed)
+    return len(changed)
 
 
 def _erase_recordings(conn: sqlite3.Connection, call_ids: list[str], result: ErasureResult) -> None:
