@@ -2,11 +2,13 @@
 
     .venv/bin/python bench/crm.py                     # 200,000 attempts over 100,000 leads, 4 campaigns
     .venv/bin/python bench/crm.py --attempts 1000000  # a bigger store
+    .venv/bin/python bench/crm.py --outbox 1000000    # the outbox at its default max_rows
 
 A seeded synthetic store is written straight to SQLite (contacts, numbers with time zones, leads,
 ended attempts with dispositions and talk times, their audit rows, some blocks). Then, timed:
 `campaign_report` for all campaigns and for one over the last week, `contact_history` of one
-contact, `forget` of one number (one transaction with secure_delete, and the checkpoint).
+contact, `forget` of one number (one transaction with secure_delete, and the checkpoint; it reads
+every outbox payload, since a formatted spelling of the number has no fixed substring to index).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ OUTCOMES = (("answered", 0.35), ("busy", 0.15), ("no_answer", 0.3), ("machine", 
 CAMPAIGNS = ("spring", "summer", "autumn", "winter")
 
 
-def seed(db_path: Path, attempts: int, leads: int) -> str:
+def seed(db_path: Path, attempts: int, leads: int, outbox: int = 0) -> str:
     """Write the synthetic store with plain sqlite3 (fast, one transaction); returns a sample number."""
     import sqlite3
 
@@ -70,6 +72,11 @@ def seed(db_path: Path, attempts: int, leads: int) -> str:
     conn.executemany("INSERT INTO attempts (call_id, lead_id, campaign_id, number, node, audit_id, state, "
                      "disposition, created_at, ended_at, talk_s) VALUES (?, ?, ?, ?, 'b', ?, 'ended', ?, ?, ?, ?)",
                      rows)
+    # Event payloads as the MQTT outbox keeps them (masked numbers), which forget reads one by one.
+    conn.executemany("INSERT INTO outbox (topic, payload, created_at, published_at) VALUES (?, ?, ?, ?)",
+                     [(f"dialer/calls/c{o:012d}/ended", f'{{"call_id": "c{o:012d}", "campaign": "spring", '
+                       f'"number": "+14*******{o % 100:02d}", "disposition": "answered", "talk_s": 42.5, '
+                       f'"at": "2026-12-01T10:00:00Z"}}', now, now) for o in range(outbox)])
     conn.execute("COMMIT")
     conn.close()
     return numbers[0]
@@ -79,6 +86,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--attempts", type=int, default=200_000)
     parser.add_argument("--leads", type=int, default=100_000)
+    parser.add_argument("--outbox", type=int, default=100_000, help="MQTT outbox rows (forget reads each)")
     parser.add_argument("--dir", type=Path, default=Path("bench/out/crm"))
     args = parser.parse_args()
     args.dir.mkdir(parents=True, exist_ok=True)
@@ -88,8 +96,9 @@ async def main() -> None:
     async with Database.open(path) as db:
         await db.hash_key()
     t = time.perf_counter()
-    sample = seed(path, args.attempts, args.leads)
-    print(f"seeded {args.attempts:,} attempts over {args.leads:,} leads in {time.perf_counter() - t:.1f} s")
+    sample = seed(path, args.attempts, args.leads, args.outbox)
+    print(f"seeded {args.attempts:,} attempts over {args.leads:,} leads, {args.outbox:,} outbox rows in "
+          f"{time.perf_counter() - t:.1f} s")
     async with Database.open(path) as db:
         now = time.time()
         for label, kwargs in (("report, all campaigns, all time", {}),
