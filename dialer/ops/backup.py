@@ -88,7 +88,8 @@ def check_database_file(path: Path) -> DatabaseInfo:
             raise BackupError(f"{path}: schema version {version} is newer than this dialer knows ({known}); "
                               "restore it with the dialer version that wrote it")
         if conn.execute("SELECT 1 FROM meta WHERE key = 'number_hash_key'").fetchone() is None:
-            raise BackupError(f"{path}: has no number hash key (its audit rows could not be matched)")
+            raise BackupError(f"{path}: has no number hash key (its audit rows could not be matched); "
+                              "`dialer init` on its config adds one and changes nothing else")
         attempts, open_attempts = conn.execute(
             "SELECT COUNT(*), COALESCE(SUM(state <> 'ended'), 0) FROM attempts").fetchone()
         leads = conn.execute("SELECT COUNT(*) FROM leads").fetchone()[0]
@@ -152,9 +153,10 @@ def backup(database: Path, target: Path) -> DatabaseInfo:
         raise BackupError(f"{database}: backup failed: {exc}") from None
     try:
         info = check_database_file(tmp)
-    except BackupError:
+    except BackupError as exc:
         tmp.unlink(missing_ok=True)
-        raise
+        # Said of the database a person knows, not of the copy's temporary name.
+        raise BackupError(str(exc).replace(str(tmp), str(database), 1)) from None
     os.replace(tmp, target)
     _fsync_dir(target.parent)
     return DatabaseInfo(target, info.size_bytes, info.schema_version, info.attempts, info.leads, info.open_attempts)

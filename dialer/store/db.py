@@ -211,6 +211,10 @@ class Database:
             await self._conn.execute("PRAGMA foreign_keys=ON")
             await self.migrate(MIGRATIONS)
             await self._check_schema()
+            if fresh:
+                # Made with the database, not at the daemon's first gate decision: a backup checks
+                # for it, and journal lines name it (`compliance_journal.key_id`) from the first change.
+                await self.hash_key()
         except sqlite3.Error as exc:
             raise store_error(self.path, exc) from None
 
