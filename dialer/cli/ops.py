@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from dialer.cli.common import ConfigOption, WorkdirOption, err, fail, out, resolve_config
+from dialer.compliance.settings import registry_dir
 from dialer.ops.backup import BackupError, DatabaseInfo, backup, restore
 from dialer.ops.lock import LockHeld
 
@@ -47,12 +48,13 @@ def restore_command(
 ) -> None:
     """Replace the database with a backup; refused while the daemon runs (stop it first).
 
-    Erasures, opt-outs, DNC changes and consent revocations made after the backup are re-applied
-    from the compliance journal beside the database, and listed."""
+    Erasures, opt-outs, DNC changes, consent revocations and national registry imports made after
+    the backup are re-applied from the compliance journal beside the database, and listed."""
     resolved = resolve_config(config, workdir)
     database = resolved.database.path
     try:
-        result = restore(file, database, accept_journal_loss=accept_journal_loss, recordings=resolved.recordings)
+        result = restore(file, database, accept_journal_loss=accept_journal_loss, recordings=resolved.recordings,
+                         registry_dir=registry_dir(resolved.dnc, database))
     except LockHeld as exc:
         who = f" (pid {exc.pid})" if exc.pid else ""
         fail(f"the dialer daemon{who} is running on {database}; stop it first (systemctl stop dialer), "

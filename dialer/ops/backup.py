@@ -163,7 +163,7 @@ def backup(database: Path, target: Path) -> DatabaseInfo:
 
 
 def restore(source: Path, database: Path, *, accept_journal_loss: bool = False,
-            recordings: RecordingsConfig | None = None) -> RestoreResult:
+            recordings: RecordingsConfig | None = None, registry_dir: Path | None = None) -> RestoreResult:
     """Replace `database` with the backup `source`; refuses (LockHeld) while a daemon uses it.
 
     The database as it was is kept beside it as `<name>.before-restore-<time>`. Attempts that were
@@ -172,6 +172,8 @@ def restore(source: Path, database: Path, *, accept_journal_loss: bool = False,
     the compliance journal beside the database (`ops.reapply`: what, and when restore refuses
     instead); nothing is replaced unless all of it worked. The recordings of people erased again are
     deleted only inside `recordings`' archive or spool (none without it: they are listed instead).
+    National registries: their files in `registry_dir` are not part of a backup; the notes say which
+    one the restored database and the files disagree about, and how to re-import it.
     """
     info = check_database_file(source)
     if database.exists() and source.resolve() == database.resolve():
@@ -192,7 +194,7 @@ def restore(source: Path, database: Path, *, accept_journal_loss: bool = False,
         finally:
             src.close()
         try:
-            done, work = _reapply(tmp, changes, previous, accept_journal_loss)
+            done, work = _reapply(tmp, changes, previous, accept_journal_loss, registry_dir)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
@@ -219,8 +221,8 @@ def restore(source: Path, database: Path, *, accept_journal_loss: bool = False,
                          tuple(not_deleted))
 
 
-def _reapply(tmp: Path, changes: journal.Journal, previous: Path | None,
-             accept_journal_loss: bool) -> tuple[reapply.Reapplied, reapply.ReapplyPlan]:
+def _reapply(tmp: Path, changes: journal.Journal, previous: Path | None, accept_journal_loss: bool,
+             registry_dir: Path | None) -> tuple[reapply.Reapplied, reapply.ReapplyPlan]:
     """Bring the restored copy to this dialer's schema, then re-apply what the backup lacks (one transaction)."""
     _migrate(tmp)
     conn = sqlite3.connect(tmp, isolation_level=None, timeout=30)
@@ -240,6 +242,7 @@ def _reapply(tmp: Path, changes: journal.Journal, previous: Path | None,
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+        work.notes.extend(reapply.registry_problems(conn, registry_dir))
         conn.execute("PRAGMA journal_mode=DELETE")  # a single self-contained file again
     finally:
         conn.close()

@@ -1,5 +1,7 @@
 """What `dialer restore` re-applies from the compliance journal (`store.compliance_journal`), so that
-a restore never undoes an erasure, an opt-out, a DNC change or a consent revocation.
+a restore never undoes an erasure, an opt-out, a DNC change, a consent revocation or a national
+registry import (its record: the registry's file is beside the database and survives the restore;
+`registry_problems` says when it does not match).
 
 Which entries: those whose mark is not in the backup (the backup was taken before them). Of those,
 an entry whose transaction committed has its mark in the database being replaced; one that was
@@ -33,6 +35,8 @@ from pathlib import Path
 
 from dialer.compliance.model import Channel
 from dialer.compliance.opening import utc_iso
+from dialer.compliance.registry import RegistryError, file_checksum
+from dialer.compliance.settings import REGISTRY_SUFFIX
 from dialer.crm import erasure
 from dialer.numbers import mask, number_hash
 from dialer.store import compliance as store
@@ -91,9 +95,11 @@ def plan(journal_file: Journal, in_backup: set[str], committed: set[str] | None,
         elif entry.blocks:
             result.apply.append(entry)
         else:
+            again = (f"the registry again with `dialer dnc remove --registry {entry.data.get('name')}`"
+                     if entry.kind == "registry_remove" else "the entry again with `dialer dnc remove`")
             result.skipped.append(
                 f"{describe(entry)}: not re-applied (there is no current database to confirm it committed); "
-                "remove the entry again with `dialer dnc remove` if it is still wanted")
+                f"remove {again} if it is still wanted")
     return result
 
 
@@ -110,6 +116,11 @@ def describe(entry: Entry) -> str:
         lists = sorted({item.get("list", data.get("list")) for item in items} - {None})
         verb = "DNC add" if entry.kind == "dnc_add" else "DNC removal"
         return f"{when} {verb} ({', '.join(lists)}) of {shown} by {entry.actor}"
+    if entry.kind == "registry_import":
+        return (f"{when} import of the national registry {data['name']!r} ({int(data['count']):,} numbers from "
+                f"{data['source_file']}) by {entry.actor}")
+    if entry.kind == "registry_remove":
+        return f"{when} removal of the national registry {data['name']!r} by {entry.actor}"
     if entry.kind == "consent_revoke":
         return f"{when} consent revocation of {_shown(data)} ({data.get('scope') or 'all campaigns'}) by {entry.actor}"
     consents = data["consents"]
@@ -178,6 +189,11 @@ def apply(conn: sqlite3.Connection, entries: Iterable[Entry], now: float) -> Rea
                     store.add_consent_rows(conn, records, stamp)
                 else:
                     journal.record(conn, entry.kind, entry.at, entry.actor, data)
+            elif entry.kind == "registry_import":
+                store.record_registry_row(conn, store.registry_from_journal(data, stamp.actor), stamp)
+            elif entry.kind == "registry_remove":
+                store.remove_registry_row(conn, str(data["name"]), stamp)
+                journal.record(conn, entry.kind, entry.at, entry.actor, data)  # the mark, even if it was not there
             else:
                 hashes = list(data["hashes"])
                 store.add_suppressions(conn, hashes, entry.at, stamp.actor)
@@ -221,3 +237,37 @@ def read_marks(path: Path | None) -> set[str] | None:
             conn.close()
     except sqlite3.DatabaseError:
         return None
+
+
+def registry_problems(conn: sqlite3.Connection, folder: Path | None) -> list[str]:
+    """What a person must re-import after a restore: a registry on record whose file is missing or is
+    not the one imported (a change the journal did not hold), and a registry file in `folder` that
+    the restored database does not know (imported after the backup, by a dialer before the journal
+    held registries). One line each, with the command."""
+    problems = []
+    known: set[Path] = set()
+    for record in store.registry_rows(conn):
+        path = Path(record.path)
+        known.add(path.absolute())
+        again = f"re-import its source with `dialer dnc import FILE --source {record.name}`"
+        try:
+            checksum = file_checksum(path)
+        except FileNotFoundError:
+            problems.append(f"national registry {record.name!r}: its file {path} is missing, so the daemon blocks "
+                            f"every number it covers; {again}")
+            continue
+        except (OSError, RegistryError) as exc:
+            problems.append(f"national registry {record.name!r}: its file {path} cannot be read ({exc}); {again}")
+            continue
+        if checksum != record.checksum:
+            problems.append(f"national registry {record.name!r}: its file {path} is not the one on record "
+                            f"({checksum}, the record says {record.checksum}: imported again after the backup?); "
+                            f"the daemon uses the file; {again} to bring the record in line")
+    if folder is not None and folder.is_dir():
+        for path in sorted(folder.glob(f"*{REGISTRY_SUFFIX}")):
+            if path.absolute() not in known:
+                name = path.name[:-len(REGISTRY_SUFFIX)]
+                problems.append(f"national registry file {path} is not on record in the restored database, so the "
+                                f"daemon does not use it; if it is still wanted, re-import its source with "
+                                f"`dialer dnc import FILE --source {name}`")
+    return problems

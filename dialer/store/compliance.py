@@ -9,9 +9,10 @@ the number's keyed hash and masked form, never the number itself.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from dialer.compliance.model import AbandonStats, Channel, ConsentRecord, NumberHistory
 from dialer.compliance.opening import utc_iso
@@ -414,39 +415,71 @@ class RegistryRecord:
     actor: str
 
 
+_REGISTRY_COLUMNS = ("name, path, data_as_of, loaded_at, count, checksum, country_code, regions, source_file, "
+                     "actor")
+
+
 async def record_registry(tx: Tx, record: RegistryRecord, stamp: ChangeStamp) -> None:
-    """Insert or replace a registry's record (after its file was swapped in), with an audit row."""
-    await tx.execute(
-        "INSERT INTO registries (name, path, data_as_of, loaded_at, count, checksum, country_code, regions, "
-        "source_file, actor) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
-        "path = excluded.path, data_as_of = excluded.data_as_of, loaded_at = excluded.loaded_at, "
+    """Insert or replace a registry's record (after its file was swapped in), with an audit row and a
+    compliance journal line (a restore re-applies it)."""
+    await tx.run(record_registry_row, record, stamp)
+
+
+def record_registry_row(conn: sqlite3.Connection, record: RegistryRecord, stamp: ChangeStamp) -> None:
+    """`record_registry` on the database thread."""
+    conn.execute(
+        f"INSERT INTO registries ({_REGISTRY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) "
+        "DO UPDATE SET path = excluded.path, data_as_of = excluded.data_as_of, loaded_at = excluded.loaded_at, "
         "count = excluded.count, checksum = excluded.checksum, country_code = excluded.country_code, "
         "regions = excluded.regions, source_file = excluded.source_file, actor = excluded.actor",
         (record.name, record.path, record.data_as_of, record.loaded_at, record.count, record.checksum,
          record.country_code, " ".join(record.regions), record.source_file, stamp.actor),
     )
-    await tx.run(_audit_change, stamp, "registry_import", None, None, "dnc.registry",
-                 f"registry {record.name!r}: {record.count} numbers from {record.source_file}, "
-                 f"checksum {record.checksum}")
+    _audit_change(conn, stamp, "registry_import", None, None, "dnc.registry",
+                  f"registry {record.name!r}: {record.count} numbers from {record.source_file}, "
+                  f"checksum {record.checksum}")
+    journal.record(conn, "registry_import", stamp.now, stamp.actor, {
+        "name": record.name, "path": record.path, "data_as_of": record.data_as_of, "loaded_at": record.loaded_at,
+        "count": record.count, "checksum": record.checksum, "country_code": record.country_code,
+        "regions": list(record.regions), "source_file": record.source_file})
 
 
-def _registry(r: Row) -> RegistryRecord:
-    return RegistryRecord(r["name"], r["path"], r["data_as_of"], r["loaded_at"], r["count"], r["checksum"],
-                          r["country_code"], tuple(r["regions"].split()), r["source_file"], r["actor"])
+def registry_from_journal(data: Mapping[str, Any], actor: str) -> RegistryRecord:
+    """The record a `registry_import` journal line holds."""
+    return RegistryRecord(str(data["name"]), str(data["path"]), float(data["data_as_of"]), float(data["loaded_at"]),
+                          int(data["count"]), str(data["checksum"]), int(data["country_code"]),
+                          tuple(str(r) for r in data["regions"]), str(data["source_file"]), actor)
+
+
+def _registry(r: Sequence[Any]) -> RegistryRecord:
+    # By position: on the database thread of a restore the rows are plain tuples.
+    return RegistryRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], tuple(str(r[7]).split()), r[8], r[9])
 
 
 async def registries(tx: Tx) -> list[RegistryRecord]:
     """Every registry on record."""
-    return [_registry(r) for r in await tx.fetchall("SELECT * FROM registries ORDER BY name")]
+    return [_registry(r) for r in await tx.fetchall(f"SELECT {_REGISTRY_COLUMNS} FROM registries ORDER BY name")]
+
+
+def registry_rows(conn: sqlite3.Connection) -> list[RegistryRecord]:
+    """`registries` on the database thread."""
+    return [_registry(r) for r in conn.execute(f"SELECT {_REGISTRY_COLUMNS} FROM registries ORDER BY name")]
 
 
 async def remove_registry(tx: Tx, name: str, stamp: ChangeStamp) -> RegistryRecord | None:
-    """Take a registry off record (the caller deletes its file); returns what it was."""
-    row = await tx.fetchone("SELECT * FROM registries WHERE name = ?", (name,))
+    """Take a registry off record (the caller deletes its file), journaled; returns what it was."""
+    removed: RegistryRecord | None = await tx.run(remove_registry_row, name, stamp)
+    return removed
+
+
+def remove_registry_row(conn: sqlite3.Connection, name: str, stamp: ChangeStamp) -> RegistryRecord | None:
+    """`remove_registry` on the database thread."""
+    row = conn.execute(f"SELECT {_REGISTRY_COLUMNS} FROM registries WHERE name = ?", (name,)).fetchone()
     if row is None:
         return None
-    await tx.execute("DELETE FROM registries WHERE name = ?", (name,))
-    await tx.run(_audit_change, stamp, "registry_remove", None, None, "dnc.registry", f"registry {name!r} removed")
+    conn.execute("DELETE FROM registries WHERE name = ?", (name,))
+    _audit_change(conn, stamp, "registry_remove", None, None, "dnc.registry", f"registry {name!r} removed")
+    journal.record(conn, "registry_remove", stamp.now, stamp.actor, {"name": name})
     return _registry(row)
 
 

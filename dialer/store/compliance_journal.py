@@ -1,6 +1,7 @@
 """The compliance journal: every change that protects a person (an erasure, an opt-out, a DNC entry
-added or removed, a consent revoked) is also appended to a file beside the database, which a restore
-does not overwrite, so `dialer restore` can re-apply what a backup does not have (`ops.reapply`).
+added or removed, a consent revoked, a national registry imported or removed) is also appended to a
+file beside the database, which a restore does not overwrite, so `dialer restore` can re-apply what
+a backup does not have (`ops.reapply`).
 
 Where and when: `<database>.compliance.jsonl`, mode 0640, written by the store function that makes
 the change, on the database thread, inside the change's transaction and before its COMMIT: the line
@@ -36,8 +37,8 @@ from typing import Any
 SUFFIX = ".compliance.jsonl"
 FILE_MODE = 0o640
 FORMAT = 1
-BLOCKING_KINDS = frozenset({"dnc_add", "erase", "consent_revoke", "consent_revoked"})
-KINDS = BLOCKING_KINDS | {"dnc_remove"}
+BLOCKING_KINDS = frozenset({"dnc_add", "erase", "consent_revoke", "consent_revoked", "registry_import"})
+KINDS = BLOCKING_KINDS | {"dnc_remove", "registry_remove"}
 CHUNK = 1000  # numbers per journal line
 
 _replay = threading.local()
