@@ -9,7 +9,9 @@ Start: the lock, the database (refused if missing, empty, foreign or damaged: `P
 the outcome journal a previous run left (applied exactly once, before the attempts still open are
 restored and reconciled), the journal's space reserved for this run, then AMI. Every way it can end
 is one log line that says what to do and one exit status (dialer.ops.exit_codes); no traceback.
-Stop: if the database cannot take the last outcomes (disk full), they go to the journal.
+Stop: if the database cannot take the last outcomes (disk full), they go to the journal. While
+running, too: each flush that fails on the database rewrites the journal with what is held, and the
+first one that works again clears it, so a SIGKILL during a storage outage loses nothing.
 """
 
 from __future__ import annotations
@@ -147,6 +149,7 @@ class Daemon:
         self.service = service or SystemdService.from_env()
         self._ready = False
         self.journal = OutcomeJournal(config.database.path)
+        self._journaled: tuple[int, int] | None = None  # (records, finals) the journal holds from this run
 
     def stop(self) -> None:
         """Begin a graceful stop (what SIGTERM does)."""
@@ -302,6 +305,8 @@ class Daemon:
                     journal.reserve(reserve_bytes(config.dialing.pacing.max_concurrent_calls))
                 except JournalError as exc:
                     raise StartError(ExitCode.STORAGE, "storage_error", str(exc)) from None
+                engine.storage_failure_hooks.append(lambda exc: self._journal_held(engine, exc, running=True))
+                engine.storage_recovery_hooks.append(self._storage_recovered)
                 await engine.restore()
                 return await self._serve(config, engine)
 
@@ -328,21 +333,46 @@ class Daemon:
                     damaged_lines=applied.damaged_lines,
                     note="outcomes the last run could not write to the database, recorded now")
 
-    def _journal_held(self, engine: Engine, error: sqlite3.Error) -> None:
-        """The database cannot take what the engine holds: put it in the outcome journal."""
+    def _journal_held(self, engine: Engine, error: sqlite3.Error, *, running: bool = False) -> None:
+        """The database cannot take what the engine holds: put it in the outcome journal. `running`:
+        a flush failed while the daemon runs (it retries): the journal is rewritten with what is held
+        now, so a SIGKILL before the database recovers loses nothing; logged when that changes."""
         held = engine.held_outcomes()
         reason = str(store_error(engine.db.path, error, "cannot write the last outcomes"))
         if not len(held):
-            log.error("storage_error", error=reason)
+            if not running:
+                log.error("storage_error", error=reason)
             return
         try:
             written = self.journal.write(held, node=self.config.node.name, now=self.clock.now())
         except JournalError as exc:
             log.error("outcomes_lost", error=f"{reason}; {exc}", held=len(held), finals=held.finals)
             return
+        changed = self._journaled != (len(held), held.finals)
+        self._journaled = (len(held), held.finals)
+        if running:
+            if changed:
+                log.warning("outcomes_journal_updated", error=reason, path=str(self.journal.path), records=written,
+                            finals=held.finals, optouts=len(held.optouts),
+                            note="kept there until the database takes them again (or applied at the next start)")
+            return
         log.error("outcomes_journaled", error=reason, path=str(self.journal.path), records=written,
                   finals=held.finals, optouts=len(held.optouts),
                   note="they are applied at the next start, before reconciliation; free space first")
+
+    def _storage_recovered(self) -> None:
+        """The database took everything the journal held during the outage: clear the journal."""
+        if self._journaled is None:
+            return
+        self._journaled = None
+        try:
+            self.journal.reset()
+        except JournalError as exc:
+            # Left whole: applying it again at the next start records nothing twice (its finals are
+            # in the database; apply_journal skips those).
+            log.warning("journal_not_cleared", error=str(exc))
+            return
+        log.info("journal_cleared", path=str(self.journal.path), note="the database took the outcomes again")
 
     async def _serve(self, config: Config, engine: Engine) -> int:
         def on_disconnected(reason: str) -> None:

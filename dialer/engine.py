@@ -108,6 +108,10 @@ class Engine:
         self.alert_hooks: list[AlertHook] = []
         self.tx_hooks: list[TxHook] = []  # run inside the transaction that records the events
         self.event_hooks: list[EventHook] = []  # run after that transaction committed
+        # Called when a turn fails on the database, and when one works again after that: the daemon
+        # keeps the outcome journal current meanwhile, so a SIGKILL during the outage loses nothing.
+        self.storage_failure_hooks: list[Callable[[sqlite3.Error], None]] = []
+        self.storage_recovery_hooks: list[Callable[[], None]] = []
         # Extra Originate channel variables per call (e.g. DIALER_REC_FILE from the recordings module).
         self.variable_providers: list[Callable[[TrackedCall, CampaignConfig], Mapping[str, str]]] = []
         # While any hold is set no new call is originated (e.g. recordings storage failing with
@@ -279,11 +283,16 @@ class Engine:
             try:
                 if await self._turn(drain_deadline):
                     return
+                if failures:
+                    for recovered in self.storage_recovery_hooks:
+                        recovered()
                 failures = 0
             except sqlite3.Error as exc:
                 # Locked by a long import, disk full, I/O error: nothing is lost (pending changes stay
                 # queued, claimed leads were rolled back), dialing pauses until the store works again.
                 failures += 1
+                for failed in self.storage_failure_hooks:
+                    failed(exc)
                 if failures == 1 or failures % 30 == 0:
                     self.alert("storage_error", f"database {self.db.path}: {exc}", failures=failures)
                 if drain_deadline is not None and self.clock.monotonic() >= drain_deadline:

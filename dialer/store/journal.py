@@ -1,5 +1,6 @@
-"""The outcome journal: call outcomes the daemon could not write to the database at its stop, kept
-in a file beside it (`<database>.outcome-journal`) and applied at the next start, exactly once.
+"""The outcome journal: call outcomes the daemon could not write to the database (at its stop, or
+while a storage outage lasts), kept in a file beside it (`<database>.outcome-journal`) and applied
+at the next start, exactly once.
 
 Why: a full disk (or an I/O error) at SIGTERM used to lose every outcome still in memory; after the
 restart those attempts were reconciled as `unknown_after_restart` and their leads dialled again,
@@ -238,6 +239,9 @@ class OutcomeJournal:
         failure: OSError | None = None
         try:
             os.fchmod(fd, 0o600)
+            # Rewritten while the daemon runs: what an earlier, longer write left after this one's
+            # trailer is zeroed below, or it would be read back as records of this journal.
+            used = len(_read_until_nul(fd))
             for index, line in enumerate(lines):
                 try:
                     done = os.pwrite(fd, line, offset)
@@ -250,6 +254,11 @@ class OutcomeJournal:
                 offset += done
                 if 0 < index < len(lines) - 1:
                     written += 1
+            if failure is None:
+                zeros = bytes(_CHUNK)
+                tail = offset
+                while tail < used:  # overwriting blocks the file has: needs no new space
+                    tail += os.pwrite(fd, zeros[:min(_CHUNK, used - tail)], tail)
             os.fsync(fd)
         except OSError as exc:
             failure = failure or exc
