@@ -80,6 +80,10 @@ def test_the_spellings_people_use(text):
     assert not re.search(r"\d", cleaned), cleaned
 
 
+def test_a_digit_of_another_script_beside_it_does_not_hide_it():
+    assert erasure.Scrub(ANN, [], "erased:abc").text("\u0663415-555-0123\u0663") == "\u0663erased:abc\u0663"
+
+
 def test_a_longer_number_that_contains_it_glued_to_more_digits_is_another_number():
     scrub = erasure.Scrub(ANN, [], "erased:abc")
     assert scrub.text("order 94155550123 and 41555501234") == "order 94155550123 and 41555501234"
