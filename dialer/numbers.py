@@ -226,13 +226,14 @@ _FORMATTED = re.compile(r"[\d\s().\-/]+")
 _ISO = (r"(?:19|20|21)\d\d-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])"
         r"(?:[T ](?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:[.,]\d{1,9})?)?(?:Z|[+-](?:[01]\d|2[0-3]):?[0-5]\d)?)?")
 # What may stand between the digit groups of a number as people write it: spaces, '.', '-', '/',
-# parentheses (`+1 (415) 555-0123`, `415.555.0123`, `06 12 34 56 78`), at most three in a row.
-_GROUP_SEPARATOR = r"[\s.\-/()\u2010-\u2015]"
+# parentheses (`+1 (415) 555-0123`, `415.555.0123`, `06 12 34 56 78`), at most three in a row. Public:
+# erasure finds a number's spellings with the same separators, so what is masked is what is erased.
+GROUP_SEPARATOR = r"[\s.\-/()\u2010-\u2015]"
 # A number-like run: an optional '+' or '(' then digits and separators, ending on a digit. What stands
 # before or after it does not matter (letters, '_', '.', '-'): `lead_14155550123`, `rec-12125550101.wav`
 # and `c4155550123x` all carry the number. It does not run on into an ISO date.
 _TEXT_TOKEN = re.compile(
-    rf"(?P<iso>{_ISO})|(?P<number>[+(]?\d(?:{_GROUP_SEPARATOR}{{0,3}}(?!{_ISO})\d)*)")
+    rf"(?P<iso>{_ISO})|(?P<number>[+(]?\d(?:{GROUP_SEPARATOR}{{0,3}}(?!{_ISO})\d)*)")
 MIN_MASKED_DIGITS = 7  # the shortest subscriber numbers (7 digits) are personal data too
 
 

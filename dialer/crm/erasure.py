@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import phonenumbers
 
-from dialer.numbers import MIN_MASKED_DIGITS, number_hash
+from dialer.numbers import GROUP_SEPARATOR, MIN_MASKED_DIGITS, number_hash
 from dialer.store import compliance as compliance_store
 
 PSEUDONYM_PREFIX = "erased:"
@@ -89,13 +89,12 @@ def _digits(text: str) -> str:
 
 # What people put between the digits of a number (`415-555-0123`, `(415) 555-0123`, `+1 415 555 0123`,
 # `415.555.0123`): the separators `dialer.numbers.mask_text` allows, at most three in a row.
-_SEPARATOR_CHAR = r"[\s.\-/()\u2010-\u2015]"
-_SEPARATOR = _SEPARATOR_CHAR + "{0,3}"
+_SEPARATOR = GROUP_SEPARATOR + "{0,3}"
 
 
 # The separators as a str.translate table that deletes them (whitespace ends at U+3000): with them
 # gone, any spelling of the number is one of its forms in a row, which `in` finds at C speed.
-_DROP_SEPARATORS = {c: None for c in range(0x3001) if re.fullmatch(_SEPARATOR_CHAR, chr(c))}
+_DROP_SEPARATORS = {c: None for c in range(0x3001) if re.fullmatch(GROUP_SEPARATOR, chr(c))}
 _ASCII_SEPARATORS = bytes(c for c in _DROP_SEPARATORS if c < 128)
 
 
