@@ -6,8 +6,13 @@ daemon as a process, outcomes checked against the simulator's own log."""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
 
+from dialer.config import Config
 from dialer.store.journal import OutcomeJournal
 from tests.ops.disk import fill, small_disk
 from tests.ops.helpers import DaemonProcess, import_leads, query, sim_log, until
@@ -30,7 +35,7 @@ def journal_holds_every_final(daemon: DaemonProcess) -> bool:
     return any(e.get("finals") == 12 and e.get("optouts") == 4 for e in daemon.events("outcomes_journal_updated"))
 
 
-async def fill_while_calls_are_up(daemon: DaemonProcess, db) -> object:
+async def fill_while_calls_are_up(daemon: DaemonProcess, db: Path) -> Path:
     """Wait for the 12 calls to be answered and recorded, then fill the disk under the database."""
     await until(lambda: len(query(db, "SELECT 1 FROM attempts WHERE state = 'answered'")) == 12, 60,
                 "12 calls answered and recorded")
@@ -40,7 +45,19 @@ async def fill_while_calls_are_up(daemon: DaemonProcess, db) -> object:
     return fill(db.parent)
 
 
-async def test_sigkill_during_a_storage_outage_loses_no_outcome(tmp_path, make_sim):
+@dataclass
+class Outage:
+    """A daemon dialing on a database whose disk was filled while its 12 calls were up."""
+
+    config: Config
+    db: Path
+    daemon: DaemonProcess
+    filler: Path
+
+
+@contextlib.asynccontextmanager
+async def storage_outage(tmp_path: Path, make_sim) -> AsyncIterator[Outage]:
+    """The daemon killed on the way out (no drain); the small disk is gone after the block."""
     sim = await make_sim(PROFILE)
     with small_disk(tmp_path / "disk", size_mb=64) as disk:
         db = disk / "dialer.db"
@@ -49,18 +66,24 @@ async def test_sigkill_during_a_storage_outage_loses_no_outcome(tmp_path, make_s
         daemon = await DaemonProcess(config).start()
         try:
             filler = await fill_while_calls_are_up(daemon, db)
-            await until(lambda: len(sim_log(tmp_path / "sim.jsonl", "end")) == 12, 60, "every call ended (PBX)")
-            await until(lambda: journal_holds_every_final(daemon), 60, "the journal holding all 12 outcomes")
-            await daemon.kill()  # no drain, no stop: what the journal holds is all there is
+            yield Outage(config, db, daemon, filler)
         finally:
             await daemon.kill()
+
+
+async def test_sigkill_during_a_storage_outage_loses_no_outcome(tmp_path, make_sim):
+    async with storage_outage(tmp_path, make_sim) as outage:
+        db, daemon = outage.db, outage.daemon
+        await until(lambda: len(sim_log(tmp_path / "sim.jsonl", "end")) == 12, 60, "every call ended (PBX)")
+        await until(lambda: journal_holds_every_final(daemon), 60, "the journal holding all 12 outcomes")
+        await daemon.kill()  # no drain, no stop: what the journal holds is all there is
         assert set(outcomes(db).values()) == {None}  # nothing of it reached the database
         held = OutcomeJournal(db).read()
         assert held is not None
         assert (held.held.finals, len(held.held.optouts), held.complete) == (12, 4, True)
         no_traceback(daemon)
-        filler.unlink()  # the admin frees space
-        after = await start_settle_stop(config, "after.log")
+        outage.filler.unlink()  # the admin frees space
+        after = await start_settle_stop(outage.config, "after.log")
         check_recorded_once(db, len(sim_log(tmp_path / "sim.jsonl", "end")))
         assert OutcomeJournal(db).read() is None
     [applied] = after.events("journal_applied")
@@ -69,22 +92,14 @@ async def test_sigkill_during_a_storage_outage_loses_no_outcome(tmp_path, make_s
 
 
 async def test_when_the_database_works_again_the_journal_is_cleared_and_nothing_recorded_twice(tmp_path, make_sim):
-    sim = await make_sim(PROFILE)
-    with small_disk(tmp_path / "disk", size_mb=64) as disk:
-        db = disk / "dialer.db"
-        config = config_for(tmp_path, sim.port, free_port(), database=db)
-        await import_leads(config, ANSWERED + OPTOUTS)
-        daemon = await DaemonProcess(config).start()
-        try:
-            filler = await fill_while_calls_are_up(daemon, db)
-            await until(lambda: journal_holds_every_final(daemon), 60, "the journal holding all 12 outcomes")
-            filler.unlink()
-            await daemon.wait_for_log("journal_cleared")
-            assert OutcomeJournal(db).read() is None
-            await daemon.kill()  # even a crash now: the database has it all, the journal nothing
-        finally:
-            await daemon.kill()
-        after = await start_settle_stop(config, "after.log")
+    async with storage_outage(tmp_path, make_sim) as outage:
+        db, daemon = outage.db, outage.daemon
+        await until(lambda: journal_holds_every_final(daemon), 60, "the journal holding all 12 outcomes")
+        outage.filler.unlink()
+        await daemon.wait_for_log("journal_cleared")
+        assert OutcomeJournal(db).read() is None
+        await daemon.kill()  # even a crash now: the database has it all, the journal nothing
+        after = await start_settle_stop(outage.config, "after.log")
         assert not after.events("journal_applied")
         got = outcomes(db)
         assert {n: got[n] for n in ANSWERED} == dict.fromkeys(ANSWERED, "answered")

@@ -12,17 +12,15 @@ from pathlib import Path, PurePath
 import pytest
 
 from dialer.clock import FakeClock
-from dialer.daemon import run_until_settled
 from dialer.recordings import files, removal
 from dialer.recordings.config import RecordingsConfig
 from dialer.recordings.retention import DAY_S, purge
 from dialer.store import Database
-from tests.crm.helpers import config_file, dialer, import_people
+from tests.crm.helpers import config_file, dialer
 from tests.e2e.conftest import ANSWERED, number, rows
-from tests.recordings.conftest import recording_config
+from tests.recordings.test_forget_recordings import ANN, ANN_WORK, ann_recorded_on_two_numbers
 from tests.recordings.test_retention_and_verify import archived_campaign
 
-ANN, ANN_WORK = "+14155550100", "+14155550200"
 PRIVATE = b"not a recording: a file of the dialer's user elsewhere\n"
 
 
@@ -50,12 +48,7 @@ def link_folder_elsewhere(folder: Path, tmp_path: Path) -> Path:
 
 
 async def test_forget_leaves_a_file_outside_the_archive_and_one_behind_a_linked_folder(tmp_path, sim):
-    config = recording_config(tmp_path, sim)
-    await import_people(tmp_path, config, [(ANN, "Ann Lee", "gold"), (ANN_WORK, "", "gold")])
-    async with Database.open(config.database.path) as db, db.write() as tx:
-        owner = (await tx.fetchone("SELECT contact_id FROM phone_numbers WHERE number = ?", (ANN,)))[0]
-        await tx.execute("UPDATE phone_numbers SET contact_id = ? WHERE number = ?", (owner, ANN_WORK))
-    await run_until_settled(config, ["c1"])
+    config = await ann_recorded_on_two_numbers(tmp_path, sim)
     recorded = {r["number"]: r for r in await rows(
         config, "SELECT a.number, a.call_id, r.path FROM attempts a JOIN recordings r ON r.call_id = a.call_id")}
     assert set(recorded) == {ANN, ANN_WORK}

@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from dialer.config import Config
 from dialer.daemon import run_until_settled
+from dialer.sim import SimServer
 from dialer.store import Database
 from tests.crm.helpers import config_file, dialer, import_people
 from tests.e2e.conftest import rows
@@ -16,13 +18,19 @@ from tests.recordings.conftest import recording_config
 ANN, ANN_WORK = "+14155550100", "+14155550200"
 
 
-async def test_forget_deletes_the_persons_recordings_except_one_under_legal_hold(tmp_path, sim):
+async def ann_recorded_on_two_numbers(tmp_path: Path, sim: SimServer) -> Config:
+    """Ann, one contact with two numbers (ANN, ANN_WORK), each called once with its call recorded."""
     config = recording_config(tmp_path, sim)
     await import_people(tmp_path, config, [(ANN, "Ann Lee", "gold"), (ANN_WORK, "", "gold")])
     async with Database.open(config.database.path) as db, db.write() as tx:
         owner = (await tx.fetchone("SELECT contact_id FROM phone_numbers WHERE number = ?", (ANN,)))[0]
         await tx.execute("UPDATE phone_numbers SET contact_id = ? WHERE number = ?", (owner, ANN_WORK))
     await run_until_settled(config, ["c1"])
+    return config
+
+
+async def test_forget_deletes_the_persons_recordings_except_one_under_legal_hold(tmp_path, sim):
+    config = await ann_recorded_on_two_numbers(tmp_path, sim)
     recorded = {r["number"]: r for r in await rows(
         config, "SELECT a.number, a.call_id, r.path, r.status FROM attempts a "
                 "JOIN recordings r ON r.call_id = a.call_id")}
