@@ -75,6 +75,13 @@ def tls_context(config: MqttConfig) -> ssl.SSLContext | None:
     return context
 
 
+def certificate_fingerprint(der: bytes) -> str:
+    """A client certificate's short SHA-256 fingerprint in OpenSSL's colon-separated form. The colons
+    matter: a bare hex run with seven decimal digits in a row would be masked as a phone number."""
+    digest = hashlib.sha256(der).hexdigest()[:16].upper()
+    return "sha256:" + ":".join(digest[i:i + 2] for i in range(0, len(digest), 2))
+
+
 def broker_identity(config: MqttConfig) -> str:
     """How the dialer is known to the broker, for the audit: its user, its client certificate
     (SHA-256 fingerprint: the subject is not readable through the ssl module's public API), or none."""
@@ -84,7 +91,7 @@ def broker_identity(config: MqttConfig) -> str:
     if config.tls.enabled and config.tls.cert_file is not None:
         try:
             der = ssl.PEM_cert_to_DER_cert(config.tls.cert_file.read_text(encoding="ascii"))
-            parts.append(f"client certificate sha256:{hashlib.sha256(der).hexdigest()[:16]}")
+            parts.append(f"client certificate {certificate_fingerprint(der)}")
         except (OSError, ValueError, UnicodeDecodeError):
             parts.append(f"client certificate {config.tls.cert_file.name}")
     return " with ".join(parts) if parts else "an anonymous broker connection"

@@ -14,10 +14,13 @@ from pathlib import Path
 import aiomqtt
 import pytest
 import structlog
+from hypothesis import given
+from hypothesis import strategies as st
 
 from dialer.mqtt.commands import RateWindow
 from dialer.mqtt.config import MqttConfig
-from dialer.mqtt.connection import broker_identity
+from dialer.mqtt.connection import broker_identity, certificate_fingerprint
+from dialer.numbers import mask_text
 from tests.e2e.conftest import ANSWERED, import_numbers, number, rows
 from tests.mqtt.broker import Broker, kind
 from tests.mqtt.conftest import Watcher, mqtt_config, mqtt_of, running_daemon, send_command
@@ -251,3 +254,11 @@ async def test_the_daemon_logs_the_warning_at_start(tmp_path, sim, broker):
     warnings = [e["warning"] for e in logs if e["event"] == "mqtt_config_warning"]
     assert len(warnings) == 1
     assert warnings[0].startswith("mqtt.allow_unauthenticated_commands = true")
+
+
+@given(st.binary(min_size=1, max_size=64))
+def test_a_certificate_fingerprint_is_never_mistaken_for_a_phone_number(der):
+    fingerprint = certificate_fingerprint(der)
+    assert mask_text(fingerprint) == fingerprint
+    assert fingerprint.startswith("sha256:")
+    assert len(fingerprint.split(":")) == 9
