@@ -9,6 +9,7 @@ from dialer.sms.inbound import InboundHandler
 from dialer.sms.sender import SmsSender
 
 if TYPE_CHECKING:
+    from dialer.config.models import Config
     from dialer.daemon import DaemonContext
 
 
@@ -21,6 +22,10 @@ class SmsComponent:
         self.sender = SmsSender(context.engine, context.db, context.clock)
         self.inbound = InboundHandler(context.config, context.db, context.clock)
         context.engine.tracker.user_event_hooks.append(self.inbound.on_user_event)
+
+    def reload(self, config: Config) -> None:
+        """Apply a reloaded config to the reply handler (the sender reads the engine's config)."""
+        self.inbound.reload(config)
 
     async def start(self) -> None:
         """Start sending."""

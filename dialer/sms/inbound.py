@@ -90,6 +90,10 @@ class InboundHandler:
         self.clock = clock
         self._tasks: set[asyncio.Task[None]] = set()
 
+    def reload(self, config: Config) -> None:
+        """A SIGHUP reload: the stop words and the inbound region apply to the next reply."""
+        self.config = config
+
     def on_user_event(self, message: Message) -> None:
         """Tracker hook: every UserEvent passes here; only DialerInboundMessage is kept."""
         inbound = parse(message, self.config)

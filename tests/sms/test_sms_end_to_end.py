@@ -20,8 +20,8 @@ from dialer.leads.importer import ImportOptions, import_file
 from dialer.logs import configure_logging
 from dialer.store import Database
 from dialer.store import compliance as store
-from tests.e2e.conftest import ANSWERED, CHANNEL_FAILURE, LONG, make_config, number, rows, sim_log
-from tests.e2e.test_compliance import originated, running, until
+from tests.e2e.conftest import ANSWERED, CHANNEL_FAILURE, LONG, SECRET, make_config, number, rows, sim_log
+from tests.e2e.test_compliance import originated, running, until, write_toml
 
 TEMPLATE = "Hi {first_name}, your {plan} plan renews soon. Reply STOP to opt out."
 GATEWAYS = {
@@ -211,3 +211,32 @@ async def test_the_documented_manager_classes_are_enough_for_texts_and_replies(t
             await until(lambda: rows(config, "SELECT 1 FROM attempts WHERE disposition = 'accepted'"))
             sim.inject_inbound_message(f"sip:{ann}@carrier.example", "STOP")
             await until(lambda: rows(config, "SELECT 1 FROM dnc_entries WHERE number = ?", (ann,)))
+
+
+async def test_a_reload_changes_the_stop_words_and_the_region_of_the_next_reply(tmp_path, sim, monkeypatch):
+    config = sms_config(tmp_path, sim, sms={"stop_words": ["STOP"], "inbound_region": "US"})
+    path = write_toml(config, tmp_path / "dialer.toml")
+    ann, bob = number(ANSWERED, 1), number(ANSWERED, 2)
+    optouts = "SELECT number FROM dnc_entries WHERE list = 'optout' ORDER BY number"
+    async with running(config, path) as daemon:
+        sim.inject_inbound_message(f"sip:{ann}@carrier.example", "basta")
+        sim.inject_inbound_message("sip:02079460959@carrier.example", "hello")  # a US reading: no number
+        await until(lambda: rows(config, "SELECT 1 FROM sms_messages WHERE direction = 'in'"))
+        assert await rows(config, optouts) == []  # not a stop word yet
+        # SIGHUP: BASTA is a stop word from now on, and national-form senders are read as GB numbers.
+        monkeypatch.setenv("DIALER_AMI_SECRET", SECRET)
+        reloaded = config.model_copy(update={"sms": config.sms.model_copy(
+            update={"stop_words": ("STOP", "BASTA"), "inbound_region": "GB"})})
+        write_toml(reloaded, path)
+        assert daemon.reload()
+        sim.inject_inbound_message(f"sip:{bob}@carrier.example", "Basta!")
+        sim.inject_inbound_message("sip:02079460959@carrier.example", "stop")
+        await until(lambda: _count(config, optouts, 2))
+    assert [r["number"] for r in await rows(config, optouts)] == sorted([bob, "+442079460959"])
+    received = await rows(config, "SELECT number, keyword FROM sms_messages WHERE direction = 'in' ORDER BY id")
+    assert [r["keyword"] for r in received] == [None, "BASTA", "STOP"]  # the US-read reply was not stored
+    assert received[0]["number"] == ann
+
+
+async def _count(config: Config, sql: str, wanted: int) -> bool:
+    return len(await rows(config, sql)) >= wanted
