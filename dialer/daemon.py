@@ -46,6 +46,7 @@ from dialer.recordings.component import recordings_component
 from dialer.sms.component import sms_component
 from dialer.store import Database, DatabaseMissing, DatabaseUnusable, StoreError, store_error
 from dialer.store.journal import JournalError, OutcomeJournal, apply_journal, reserve_bytes
+from dialer.tasks import PartFailed, PartTasks
 
 log = structlog.get_logger("dialer.daemon")
 
@@ -78,8 +79,9 @@ class Component(Protocol):
 
     name: str
 
-    async def start(self) -> None:
-        """Start background work; called after the engine is built, before dialing starts."""
+    async def start(self, parts: PartTasks) -> None:
+        """Start background work, its long-running tasks owned by `parts` (a task of theirs that
+        fails stops the daemon); called after the engine is built, before dialing starts."""
         ...
 
     async def stop(self) -> None:
@@ -146,6 +148,7 @@ class Daemon:
         self._on_engine = on_engine
         self._stop = asyncio.Event()
         self.components: list[Component] = []
+        self.parts: PartTasks | None = None  # owner of the parts' long-running tasks while running
         self.service = service or SystemdService.from_env()
         self._ready = False
         self.journal = OutcomeJournal(config.database.path)
@@ -286,16 +289,19 @@ class Daemon:
             if self._on_engine is not None:
                 self._on_engine(engine)
             context = DaemonContext(config, db, engine, self.clock)
+            parts = PartTasks()
+            self.parts = parts
             async with contextlib.AsyncExitStack() as components:
+                components.push_async_callback(parts.stop)  # last: whatever a part left running
                 status = StatusFile(config.database.path, config.node.name, self._snapshot)  # for `dialer status`
-                status.start()
+                status.start(parts)
                 components.push_async_callback(status.stop)
-                await compliance.start()
+                await compliance.start(parts)
                 components.push_async_callback(compliance.stop)
                 for factory in component_factories():
                     component = factory(context)
                     if component is not None:
-                        await component.start()
+                        await component.start(parts)
                         components.push_async_callback(component.stop)
                         self.components.append(component)
                 # With every tx hook in place (MQTT outbox, pending recordings), before the attempts
@@ -308,7 +314,7 @@ class Daemon:
                 engine.storage_failure_hooks.append(lambda exc: self._journal_held(engine, exc, running=True))
                 engine.storage_recovery_hooks.append(self._storage_recovered)
                 await engine.restore()
-                return await self._serve(config, engine)
+                return await self._serve(config, engine, parts)
 
     async def _apply_journal(self, db: Database, journal: OutcomeJournal, engine: Engine) -> None:
         scope_all = self.config.dnc.optout_scope == "all"
@@ -374,7 +380,7 @@ class Daemon:
             return
         log.info("journal_cleared", path=str(self.journal.path), note="the database took the outcomes again")
 
-    async def _serve(self, config: Config, engine: Engine) -> int:
+    async def _serve(self, config: Config, engine: Engine, parts: PartTasks) -> int:
         def on_disconnected(reason: str) -> None:
             engine.on_ami_disconnected(reason)
             engine.alert("ami_down", f"AMI connection to {config.ami.host}:{config.ami.port} lost: {reason}")
@@ -408,10 +414,17 @@ class Daemon:
         self._ready = True
         self.service.ready()
         run = asyncio.create_task(engine.run(), name="engine")
+        part_failed = asyncio.create_task(parts.failed.wait(), name="part-watch")
         assert client.supervisor is not None
         try:
-            await asyncio.wait({run, client.supervisor}, return_when=asyncio.FIRST_COMPLETED)
-            if client.supervisor.done() and not run.done():
+            await asyncio.wait({run, client.supervisor, part_failed}, return_when=asyncio.FIRST_COMPLETED)
+            if parts.failure is not None and not run.done():
+                # A part died (a bug, or a loop that ended): stop rather than dial on without it.
+                # The attempt rows make the restart systemd does safe.
+                engine.drain()
+                await run
+                code = ExitCode.INTERNAL
+            elif client.supervisor.done() and not run.done():
                 # The AMI loop only ends on a refused re-login: stop dialing, keep the records.
                 with contextlib.suppress(AmiLoginError):
                     client.supervisor.result()
@@ -423,7 +436,12 @@ class Daemon:
             else:
                 await run
                 code = ExitCode.OK
+            if parts.failure is not None and code is not ExitCode.AMI_LOGIN_REFUSED:  # during a drain too
+                self._part_failed(parts.failure)
+                code = ExitCode.INTERNAL
         finally:
+            parts.stopping()
+            part_failed.cancel()
             if not run.done():
                 run.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -434,6 +452,12 @@ class Daemon:
         log.info("stopped", originated=engine.stats.originated, ended=engine.stats.ended,
                  live_left=len(engine.tracker), **_latency_summary(latencies))
         return int(code if flushed else ExitCode.STORAGE)
+
+    @staticmethod
+    def _part_failed(failure: PartFailed) -> None:
+        log.error("part_failed", part=failure.part, error=str(failure), exit_code=int(ExitCode.INTERNAL),
+                  note="the daemon stops; systemd restarts it (a bug: report this line)",
+                  exc_info=failure.error if failure.error is not None else False)
 
     async def _flush_or_journal(self, engine: Engine) -> bool:
         """Write the last outcomes; if the database cannot take them, journal them. True if it took them."""

@@ -64,3 +64,61 @@ async def cancel_and_wait(tasks: Iterable[asyncio.Task[Any]], event: str = "task
         # asyncio.wait neither raises what the tasks raised nor swallows our own cancellation.
         await asyncio.wait(pending)
     return retrieve(pending, event, level=level)
+
+
+class PartFailed(Exception):
+    """A part of the daemon ended with an exception (or ended while it should run): the daemon stops."""
+
+    def __init__(self, part: str, error: BaseException | None) -> None:
+        what = f"{type(error).__name__}: {error}" if error is not None else "ended while the daemon runs"
+        super().__init__(f"{part}: {what}")
+        self.part = part
+        self.error = error
+
+
+class PartTasks:
+    """The owner of the daemon's long-running part tasks (archiver loop, SMS sender, MQTT session,
+    refresh loops ...). A task that ends with an exception, or ends at all before `stop()`, is the
+    daemon's failure: the first one is kept in `failure` and `failed` is set, so the daemon can stop
+    with one line naming the part instead of running on without it. `stop()` cancels what is left
+    and waits for it; nothing a part started outlives the daemon."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._stopping = False
+        self.failed = asyncio.Event()
+        self.failure: PartFailed | None = None
+
+    def spawn(self, coro: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T]:
+        """Run `coro` as the part `name`, owned here."""
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._ended)
+        return task
+
+    def _ended(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        error = task.exception()  # retrieved here, so asyncio never prints it at garbage collection
+        if error is None and self._stopping:
+            return
+        if self.failure is None:
+            self.failure = PartFailed(task.get_name(), error)
+            self.failed.set()
+        else:  # a second part failing after the first is usually the same cause: logged, not fatal twice
+            log.warning("task_failed", task=task.get_name(), error=str(PartFailed(task.get_name(), error)))
+
+    def stopping(self) -> None:
+        """From now on a part that ends normally is not a failure (the daemon is stopping them)."""
+        self._stopping = True
+
+    @property
+    def running(self) -> list[str]:
+        """The names of the part tasks still running."""
+        return sorted(task.get_name() for task in self._tasks)
+
+    async def stop(self) -> None:
+        """Cancel every part task still running and wait for all of them."""
+        self._stopping = True
+        await cancel_and_wait(list(self._tasks))

@@ -38,7 +38,7 @@ from dialer.config.models import Config
 from dialer.numbers import is_e164, mask
 from dialer.store import Database, Tx
 from dialer.store import compliance as store
-from dialer.tasks import background
+from dialer.tasks import PartTasks, background
 
 log = structlog.get_logger("dialer.compliance")
 
@@ -318,14 +318,14 @@ class LiveCompliance:
         engine.optout_hooks.append(self.on_optout)
         engine.gate_sync.append(self.sync)
 
-    async def start(self) -> None:
+    async def start(self, parts: PartTasks) -> None:
         """Raise what loading found, check registry ages, and begin the periodic registry check."""
         if self._engine is not None:
             for kind, message, data in self._early_alerts:
                 self._engine.alert(kind, message, **data)
         self._early_alerts.clear()
         self.check_ages()
-        self._loop = background(self._run(), "compliance-refresh")
+        self._loop = parts.spawn(self._run(), "compliance-refresh")
 
     def reload(self, config: Config) -> None:
         """A reloaded config: new global policy (the gate's floor), registry refresh settings."""

@@ -14,6 +14,7 @@ from dialer.tracker import TrackedCall
 if TYPE_CHECKING:
     from dialer.daemon import DaemonContext
     from dialer.engine import Engine
+    from dialer.tasks import PartTasks
 
 
 class CrmComponent:
@@ -36,7 +37,7 @@ class CrmComponent:
             return {}
         return {"DIALER_CALLBACK_KEY": campaign.callbacks.key}
 
-    async def start(self) -> None:
+    async def start(self, parts: PartTasks) -> None:
         """Nothing to start: the hooks do the work."""
 
     async def stop(self) -> None:

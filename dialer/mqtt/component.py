@@ -28,7 +28,7 @@ from dialer.mqtt.outbox import OutboxWriter, Topics, backlog, insert_rows, prune
 from dialer.mqtt.payloads import StatusPayload, new_event_id
 from dialer.mqtt.publisher import OutboxPublisher
 from dialer.mqtt.stats import StatsPublisher
-from dialer.tasks import background, cancel_and_wait, retrieve
+from dialer.tasks import PartTasks, cancel_and_wait, retrieve
 
 if TYPE_CHECKING:
     from dialer.daemon import DaemonContext
@@ -86,15 +86,15 @@ class MqttComponent:
 
     # -- lifecycle -------------------------------------------------------------------------------
 
-    async def start(self) -> None:
+    async def start(self, parts: PartTasks) -> None:
         """Hook into the engine and start the background tasks; never waits for the broker."""
         self.engine.tx_hooks.append(self.writer)
         self.engine.event_hooks.append(self._on_events)
         self.engine.alert_hooks.append(self._on_alert)
         self._tasks = [
-            background(self.connection.run(self._session, self._stopping), "mqtt-connection"),
-            background(self._write_alerts(), "mqtt-alerts"),
-            background(self._maintain(), "mqtt-outbox-maintenance"),
+            parts.spawn(self.connection.run(self._session, self._stopping), "mqtt-connection"),
+            parts.spawn(self._write_alerts(), "mqtt-alerts"),
+            parts.spawn(self._maintain(), "mqtt-outbox-maintenance"),
         ]
         for warning in self.config.warnings():
             log.warning("mqtt_config_warning", warning=warning)

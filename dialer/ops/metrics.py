@@ -22,7 +22,7 @@ from prometheus_client import Counter, Gauge, Histogram, start_http_server
 from dialer.alerts import Alert
 from dialer.events import CallEvent
 from dialer.ops.config import MetricsConfig
-from dialer.tasks import background
+from dialer.tasks import PartTasks
 from dialer.tracker import CallState
 
 if TYPE_CHECKING:
@@ -79,7 +79,7 @@ class MetricsServer:
         self._audit_seen = 0
         self._campaigns: set[str] = set()
 
-    async def start(self) -> None:
+    async def start(self, parts: PartTasks) -> None:
         """Hook into the engine, then listen (a port in use raises an alert; dialing goes on)."""
         self.engine.event_hooks.append(self.on_events)
         self.engine.alert_hooks.append(self.on_alert)
@@ -93,7 +93,7 @@ class MetricsServer:
         else:
             self.port = int(self._server.server_address[1])
             log.info("metrics_listening", address=self.config.address, port=self.port)
-        self._task = background(self._refresh(), "metrics-refresh")
+        self._task = parts.spawn(self._refresh(), "metrics-refresh")
 
     async def stop(self) -> None:
         """Stop refreshing and serving."""

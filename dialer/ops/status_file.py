@@ -25,6 +25,7 @@ from typing import Any
 import structlog
 
 from dialer.ops.service import Snapshot
+from dialer.tasks import PartTasks
 
 log = structlog.get_logger("dialer.ops")
 
@@ -72,10 +73,10 @@ class StatusFile:
         self._started_at = time.time()
         self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
+    def start(self, parts: PartTasks) -> None:
         """Write it now, then every interval."""
         self.write()
-        self._task = asyncio.create_task(self._refresh(), name="status-file")
+        self._task = parts.spawn(self._refresh(), "status-file")
 
     def write(self) -> None:
         """Rewrite the file from the daemon's current snapshot (a failed write is tried again next time)."""

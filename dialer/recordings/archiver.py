@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath
@@ -44,8 +45,8 @@ from dialer.recordings.files import (
 from dialer.recordings.paths import UnsafePath, archive_relative, spool_relative
 from dialer.recordings.retention import purge
 from dialer.recordings.wavcheck import WavFacts, inspect, inspect_file
-from dialer.store import Database
-from dialer.tasks import background
+from dialer.store import Database, StoreError
+from dialer.tasks import PartTasks
 
 log = structlog.get_logger("dialer.recordings")
 
@@ -114,14 +115,14 @@ class Archiver:
         """Look at pending recordings now (a call with a recording has ended)."""
         self._wake.set()
 
-    async def start(self) -> None:
+    async def start(self, parts: PartTasks) -> None:
         """Check the archive is writable (before any call is dialled), then run in the background."""
         if self.settings.enabled:
             error = await asyncio.to_thread(_probe, self.settings.archive_dir)
             if error is not None:
                 self._storage_failed(error, waiting=0)
         self._next_purge = self.clock.monotonic()
-        self._task = background(self._run(), "recordings-archiver")
+        self._task = parts.spawn(self._run(), "recordings-archiver")
 
     async def stop(self) -> None:
         """Archive what the last calls left (up to the close timeout), then stop; the rest waits
@@ -147,8 +148,10 @@ class Archiver:
                 next_at = await self.run_once()
                 if mono >= self._next_purge and not stopping:
                     await self._purge()
-            except Exception:  # the archiver must outlive a bad row or a locked database
-                log.exception("recordings_archiver_failed")
+            except (sqlite3.Error, StoreError, OSError) as exc:
+                # The archiver outlives a locked database or a file-system fault and tries again; any
+                # other exception is a bug: it ends the part, and the daemon with it (PartTasks).
+                log.warning("recordings_archiver_failed", error=mask_text(f"{type(exc).__name__}: {exc}"))
                 next_at = mono + self.settings.retry_interval_s
             # At stop, rows waiting for the storage to come back would only run out the deadline.
             if stopping and (next_at is None or self._failing is not None

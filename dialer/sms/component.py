@@ -11,6 +11,7 @@ from dialer.sms.sender import SmsSender
 if TYPE_CHECKING:
     from dialer.config.models import Config
     from dialer.daemon import DaemonContext
+    from dialer.tasks import PartTasks
 
 
 class SmsComponent:
@@ -27,9 +28,9 @@ class SmsComponent:
         """Apply a reloaded config to the reply handler (the sender reads the engine's config)."""
         self.inbound.reload(config)
 
-    async def start(self) -> None:
+    async def start(self, parts: PartTasks) -> None:
         """Start sending."""
-        await self.sender.start()
+        await self.sender.start(parts)
 
     async def stop(self) -> None:
         """Let answers and replies in flight be recorded."""

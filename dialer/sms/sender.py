@@ -40,7 +40,7 @@ from dialer.sms.template import MissingPlaceholder, parse_template, template_val
 from dialer.store import Database, Tx
 from dialer.store import calls as store
 from dialer.store import compliance as compliance_store
-from dialer.tasks import background
+from dialer.tasks import PartTasks
 from dialer.tracker import CallState
 
 if TYPE_CHECKING:
@@ -114,10 +114,10 @@ class SmsSender:
 
     # -- lifetime ------------------------------------------------------------------------------
 
-    async def start(self) -> None:
+    async def start(self, parts: PartTasks) -> None:
         """Settle messages left unanswered by a previous run, then start the loop."""
         await self._settle_unfinished()
-        self._task = background(self._run(), "sms-sender")
+        self._task = parts.spawn(self._run(), "sms-sender")
 
     async def stop(self) -> None:
         """Send nothing new; wait (up to the AMI action timeout) for answers, record everything."""
@@ -161,10 +161,9 @@ class SmsSender:
                 self._expire()
                 await self._dispatch()
             except sqlite3.Error as exc:
+                # A locked or failing database is waited out; any other exception is a bug: it
+                # ends the part, and the daemon with it (PartTasks), instead of looping on it.
                 log.warning("sms_storage_error", error=str(exc))
-                await asyncio.sleep(1.0)
-            except Exception:  # a bug must not end the loop silently: log it and go on
-                log.exception("sms_loop_failed")
                 await asyncio.sleep(1.0)
             self._wake.clear()
             with contextlib.suppress(TimeoutError):

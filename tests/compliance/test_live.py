@@ -17,6 +17,7 @@ from dialer.compliance.registry import file_checksum
 from dialer.config import parse_config
 from dialer.store import Database
 from dialer.store import compliance as store
+from dialer.tasks import PartTasks
 
 from .helpers import CALLER_ID, OPEN_POLICY
 
@@ -195,8 +196,11 @@ async def test_a_registry_on_record_that_cannot_be_loaded_blocks_the_numbers_it_
     assert verdict(live, "+442079460958", clock) == "allow"
     recorder = Recorder()
     live.attach(recorder)
-    await live.start()  # what loading found reaches the engine's alert hooks
+    parts = PartTasks()
+    await live.start(parts)  # what loading found reaches the engine's alert hooks
     await live.stop()
+    await parts.stop()
+    assert parts.failure is None
     assert [kind for kind, _ in recorder.alerts] == ["registry_unreadable"]
     assert "is missing; its numbers are blocked" in recorder.alerts[0][1]
 

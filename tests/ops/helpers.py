@@ -98,8 +98,10 @@ async def import_leads(config: Path, numbers: list[str], campaign: str = "c1") -
 class DaemonProcess:
     """`dialer run --config FILE` in its own process; its stdout (JSON lines) goes to a file."""
 
-    def __init__(self, config: Path, *, env: dict[str, str] | None = None, log_name: str = "daemon.log") -> None:
+    def __init__(self, config: Path, *, env: dict[str, str] | None = None, log_name: str = "daemon.log",
+                 command: list[str] | None = None) -> None:
         self.config = config
+        self.command = command or DIALER  # a wrapper that runs the same CLI (fault injection)
         self.log_path = config.parent / log_name
         self.env = {**os.environ, "DIALER_AMI_SECRET": SECRET, **(env or {})}
         self.process: asyncio.subprocess.Process | None = None
@@ -109,7 +111,7 @@ class DaemonProcess:
         log = self.log_path.open("ab")
         try:
             self.process = await asyncio.create_subprocess_exec(
-                *DIALER, "run", "--config", str(self.config), stdout=log, stderr=asyncio.subprocess.STDOUT,
+                *self.command, "run", "--config", str(self.config), stdout=log, stderr=asyncio.subprocess.STDOUT,
                 env=self.env)
         finally:
             log.close()

@@ -21,6 +21,7 @@ from dialer.recordings.archiver import Archiver
 from dialer.recordings.paths import archive_file
 from dialer.sim.recordings import write_wav
 from dialer.store import Database
+from dialer.tasks import PartTasks
 
 START = 1_800_000_000.0
 
@@ -161,9 +162,12 @@ async def test_one_bad_row_does_not_hold_up_the_others(rig):
 
 async def test_stop_archives_what_the_last_calls_left_and_then_returns(rig):
     archiver, _clock, alerts = rig
-    await archiver.start()
+    parts = PartTasks()
+    await archiver.start(parts)
     await pending(archiver, "c7a", stop_seen=True)  # committed by the engine's last flush
     spool_wav(archiver, "c7a")
+    parts.stopping()  # what the daemon does before it stops its parts
     await asyncio.wait_for(archiver.stop(), timeout=30)
+    assert parts.failure is None  # the loop ended because it was stopped, not by itself
     assert (await status(archiver, "c7a"))["status"] == "archived"
     assert alerts == []
