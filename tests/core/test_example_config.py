@@ -168,3 +168,23 @@ def test_an_unmarked_key_with_a_value_other_than_its_default_is_found(tmp_path):
     assert data["recordings"]["retention_days"] == 91
     assert default_at(("recordings", "retention_days")) == 90
     assert ("recordings", "retention_days") not in marked_paths(text)
+
+
+def test_the_example_names_every_section_a_reload_cannot_change():
+    """The reload keeps RESTART_ONLY sections at their running values: the example must say so
+    where each of them starts (and not claim it of a section a reload does change)."""
+    from dialer.daemon import RESTART_ONLY
+
+    lines = EXAMPLE.read_text().splitlines()
+    says_restart = set()
+    for i, line in enumerate(lines):
+        header = _HEADER.match(line)
+        if header and "." not in header.group(1):
+            comment = []
+            for following in lines[i + 1:]:
+                if not following.startswith("#"):
+                    break
+                comment.append(following)
+            if "needs a restart" in " ".join(comment):
+                says_restart.add(header.group(1))
+    assert says_restart == set(RESTART_ONLY)
