@@ -68,7 +68,10 @@ def _time(column: str, text: str, *, optional: bool = False) -> float | None:
 
 def parse_line(line: str) -> RecordEntry:
     """One line of the file -> RecordEntry; RecordLineError names the field that is wrong."""
-    rows = list(csv.reader([line], strict=True))
+    try:
+        rows = list(csv.reader([line], strict=True))
+    except csv.Error as exc:
+        raise RecordLineError(f"not a CSV line ({exc})") from None
     if len(rows) != 1:
         raise RecordLineError("not one CSV line")
     values = rows[0]
