@@ -744,6 +744,7 @@ class Call:
             hangup_by=self.hangup_by,
             recording=self.rec_path,
             talk_s=talk,
-            extra={"recording_mode": self.plan.recording, "channel": self.req.channel},
+            extra={"recording_mode": self.plan.recording, "channel": self.req.channel,
+                   "cdr_vars": dict(self.cdr_vars)},
         )
         self.pbx.call_ended(self, record)
