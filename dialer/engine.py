@@ -300,6 +300,8 @@ class Engine:
         wait for theirs (younger than grace_s). The rest, with no record, end unknown in `reconcile`."""
         record = self.pbx_record
         now = self.clock.now()
+        for call_id in [c for c in self._record_wait if c not in self.tracker]:
+            del self._record_wait[call_id]  # ended some other way meanwhile
         if not missing:
             return frozenset()
         found: dict[str, RecordedCall] = {}
@@ -332,10 +334,13 @@ class Engine:
             outcome = found.get(call.call_id)
             if outcome is not None:
                 self._record_wait.pop(call.call_id, None)
-                self.tracker.settle_from_record(
-                    call.call_id, outcome, f"settled from Asterisk's record after {reason} ({outcome.cdr_disposition})")
-                settled += 1
+                if self.tracker.settle_from_record(call.call_id, outcome, f"settled from Asterisk's record after "
+                                                   f"{reason} ({outcome.cdr_disposition})") is not None:
+                    settled += 1
                 continue
+            never_seen = not call.legs and call.response is None and call.state is CallState.ORIGINATING
+            if never_seen and now < call.deadline:
+                continue  # its Originate may still be queued in Asterisk: the tracker keeps it till its deadline
             first = self._record_wait.setdefault(call.call_id, now)
             if record is not None and now - first < record.grace_s:
                 waiting.add(call.call_id)
