@@ -13,10 +13,11 @@ from dialer.ami.client import AmiSettings, backoff_delay
 from dialer.config.models import AmiConfig
 from tests.ops.helpers import DaemonProcess, import_leads, query, sim_log, until, write_config
 
-# Numbers ending 0-4 talk long enough to outlive a restart of the daemon; 5-7 hang up quickly
+# Numbers ending 0-4 talk long enough (6 s) to outlive a restart of the daemon, even one whose Python
+# start-up takes seconds on a loaded machine; 5-7 hang up quickly
 # (while the daemon is down); 8-9 are busy (retried).
 MIXED = {"rules": [
-    {"match": "[0-4]$", "outcome": "answered", "ring_s": 0.0, "talk_s": 4.0, "recording": "omit"},
+    {"match": "[0-4]$", "outcome": "answered", "ring_s": 0.0, "talk_s": 6.0, "recording": "omit"},
     {"match": "[5-7]$", "outcome": "answered", "ring_s": 0.0, "talk_s": 0.5, "recording": "omit"},
     {"match": "[89]$", "outcome": "busy"},
 ]}
