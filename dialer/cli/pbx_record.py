@@ -55,7 +55,7 @@ def check_command(
     out.print(f"records: {found.entries} (calls: {len(found.by_call)}), newest ended {newest}")
     out.print(f"unreadable lines: {found.error_count}")
     for error in found.errors:
-        err.print(f"  {error}")
+        err.print(f"  {error}", soft_wrap=True)
     if not found.entries:
         fail(f"{target}: no record the dialer can read; {INSTALL_HINT}")
     if found.error_count:
