@@ -16,8 +16,8 @@ calls go on). Prints exactly one line
 
 (on one line) and exits non-zero unless D = L = U = RA = RO = 0, where
   D:  call ids originated more than once, plus numbers the PBX had two calls up for at once;
-  L:  attempts without a final outcome once the campaign has settled, plus calls the PBX saw to their
-      end whose outcome the dialer recorded as unknown;
+  L:  attempts without a final outcome once the campaign has settled, plus calls the PBX placed (made a
+      channel for) whose outcome the dialer recorded as unknown;
   U:  originations without an attempt row whose audit row says allow;
   X:  attempts whose outcome is unknown; Y: those of them the PBX received (X - Y never reached it);
   RA: originations of a number after the PBX saw a call to it answered (a person, not a machine);
@@ -272,7 +272,8 @@ def check(workdir: Path, sim: Sim) -> Verdict:
     open_attempts = sum(1 for state, disposition in attempts.values() if state != "ended" or disposition is None)
     unknown_ids = {c for c, (_, d) in attempts.items() if d in ("unknown", "unknown_after_restart")}
     received = {c for c in unknown_ids if c in ids}
-    lost = open_attempts + sum(1 for c in received if c in ends)
+    # An outcome is lost when the PBX placed the call (made a channel) and the dialer recorded unknown.
+    lost = open_attempts + sum(1 for c in received if c in ends and ends[c].get("uniqueid") != "<unknown>")
     allowed = {row[0] for row in query(db, "SELECT a.call_id FROM attempts a JOIN audit g ON g.id = a.audit_id "
                                            "WHERE g.verdict = 'allow' AND g.kind = 'gate'")}
     unallowed = sum(1 for call_id in ids if call_id not in allowed)
