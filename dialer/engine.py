@@ -31,10 +31,12 @@ from dialer.ids import readable_token
 from dialer.numbers import NumberType, PhoneNumber, mask, number_hash
 from dialer.outcome import Disposition
 from dialer.pacer import Pacer, abandon_slowdown
+from dialer.pbxrecord import PbxRecord, RecordedCall, recorded_call
 from dialer.retry import LeadStep, next_step
 from dialer.store import Database, Tx
 from dialer.store import calls as store
 from dialer.store import compliance as compliance_store
+from dialer.store import pbx_record as record_store
 from dialer.store.journal import HeldChange, HeldOptout, HeldOutcomes
 from dialer.tracker import CallChange, CallState, CallTracker, TrackedCall, channels_from_list, restored_call
 
@@ -47,6 +49,10 @@ RESTORED_SETUP_GRACE_S = 5.0
 # After a (re)login, dial once Asterisk says FullyBooted; a manager user whose events exclude
 # `system` never gets it, so dial anyway after this long.
 FULLY_BOOTED_WAIT_S = 5.0
+
+# Asterisk's record is read for calls that started up to this long before the oldest one looked for
+# (its times are the PBX's wall clock, on the same host).
+RECORD_SINCE_MARGIN_S = 60.0
 
 ABANDON_STATS_TTL_S = 5.0  # a campaign's abandon counts are re-read from the attempts table this often
 
@@ -101,6 +107,9 @@ class Engine:
         self._hash_key = hash_key
         self.tracker = CallTracker(clock, self._on_change)
         self.tracker.on_optout = self._on_optout
+        self.pbx_record = self._pbx_record(config)
+        self._record_wait: dict[str, float] = {}  # call id -> when it was first found with no channel
+        self._record_failing = False
         self.pacer = Pacer(config.dialing.pacing, self._campaign_pacing(config), clock.monotonic())
         self.ami: AmiPort | None = None
         self.stats = EngineStats()
@@ -136,6 +145,13 @@ class Engine:
         self._session_at: float | None = None
         # Seconds from the event that ended a call to the commit of its outcome (most recent calls).
         self.commit_latencies: deque[float] = deque(maxlen=100_000)
+
+    @staticmethod
+    def _pbx_record(config: Config) -> PbxRecord | None:
+        settings = config.pbx_record
+        if not settings.enabled:
+            return None
+        return PbxRecord(settings.path, settings.grace_s, settings.max_read_bytes)
 
     @staticmethod
     def _campaign_pacing(config: Config) -> dict[str, PacingConfig]:
@@ -180,6 +196,7 @@ class Engine:
     def reload(self, config: Config) -> None:
         """Apply a reloaded config: pacing, campaigns, retry rules; live calls are untouched."""
         self.config = config
+        self.pbx_record = self._pbx_record(config)
         self.pacer.reconfigure(config.dialing.pacing, self._campaign_pacing(config), self.clock.monotonic())
         self.holds.clear()  # a fixed caller ID or a new limit deserves a fresh look
         self._campaign_states_at = -1.0
@@ -263,15 +280,95 @@ class Engine:
         if response.get("Response") != "Success":
             log.warning("reconcile_failed", message=response.get("Message"))
             return
+        channels = channels_from_list(events)
+        waiting = await self._settle_from_record(self.tracker.missing(channels, since=mark), reason)
         ended = self.tracker.reconcile(
-            channels_from_list(events),
+            channels,
             vanished=Disposition.UNKNOWN,
             vanished_detail=f"no channel left at {reason}",
             since=mark,
+            keep=waiting,
         )
+        for call in ended:
+            self._record_wait.pop(call.call_id, None)
         if ended:
             log.info("reconciled", ended=len(ended), reason=reason)
         await self.flush()
+
+    async def _settle_from_record(self, missing: Sequence[TrackedCall], reason: str) -> frozenset[str]:
+        """Settle calls with no channel left from Asterisk's own record; returns the ids of those that
+        wait for theirs (younger than grace_s). The rest, with no record, end unknown in `reconcile`."""
+        record = self.pbx_record
+        now = self.clock.now()
+        for call_id in [c for c in self._record_wait if c not in self.tracker]:
+            del self._record_wait[call_id]  # ended some other way meanwhile
+        if not missing:
+            return frozenset()
+        found: dict[str, RecordedCall] = {}
+        readable = False
+        if record is not None:
+            since = min(call.originated_at for call in missing) - RECORD_SINCE_MARGIN_S
+            try:
+                scanned = await asyncio.to_thread(record.scan, since)
+            except OSError as exc:
+                if not self._record_failing:
+                    self._record_failing = True
+                    self.alert("pbx_record_unreadable", f"Asterisk's call record {record.path}: {exc.strerror or exc}; "
+                               "calls missed while the dialer was down cannot be settled from it "
+                               "(dialer pbx-record check)", path=str(record.path))
+            else:
+                readable = True
+                if self._record_failing:
+                    self._record_failing = False
+                    log.info("pbx_record_readable", path=str(record.path))
+                if scanned.error_count:
+                    log.warning("pbx_record_damaged_lines", path=str(record.path), count=scanned.error_count,
+                                first=scanned.errors[0])
+                for call in missing:
+                    outcome = recorded_call(call.call_id, scanned.by_call.get(call.call_id, ()))
+                    if outcome is not None:
+                        found[call.call_id] = outcome
+        waiting = set()
+        settled = 0
+        for call in missing:
+            outcome = found.get(call.call_id)
+            if outcome is not None:
+                self._record_wait.pop(call.call_id, None)
+                if self.tracker.settle_from_record(call.call_id, outcome, f"settled from Asterisk's record after "
+                                                   f"{reason} ({outcome.cdr_disposition})") is not None:
+                    settled += 1
+                continue
+            never_seen = not call.legs and call.response is None and call.state is CallState.ORIGINATING
+            if never_seen and now < call.deadline:
+                continue  # its Originate may still be queued in Asterisk: the tracker keeps it till its deadline
+            first = self._record_wait.setdefault(call.call_id, now)
+            if record is not None and now - first < record.grace_s:
+                waiting.add(call.call_id)
+                call.deadline = min(call.deadline, first + record.grace_s)
+                continue
+            self._mark_unknown(call, record, readable)
+        if settled:
+            log.info("settled_from_pbx_record", settled=settled, waiting=len(waiting), reason=reason)
+        return frozenset(waiting)
+
+    def _mark_unknown(self, call: TrackedCall, record: PbxRecord | None, readable: bool) -> None:
+        """A call with no channel and no record: how its lead is retried, and the audit note. It is
+        retried as unknown only when Asterisk's readable record proves the Originate never reached it
+        (no record of a call nobody saw); anything else may have been answered (or opted out)."""
+        seen = bool(call.legs) or call.response is not None or call.state is not CallState.ORIGINATING
+        if seen:
+            sent, why = "yes", f"Asterisk showed the call ({call.state.value}) but has no record of how it ended"
+        elif record is None:
+            sent, why = "unknown", "no Asterisk record to ask ([pbx_record] enabled = false)"
+        elif not readable:
+            sent, why = "unknown", f"Asterisk's record {record.path} could not be read"
+        else:
+            sent, why = "no", f"Asterisk has no record of it after {record.grace_s:g} s: the Originate never reached it"
+        never_placed = sent == "no"
+        call.retry_as = Disposition.UNKNOWN if never_placed else Disposition.ANSWERED
+        call.unknown_sent = sent
+        call.unknown_note = why + ("; retried as unknown" if never_placed else
+                                   "; not retried before an answered call would be")
 
     async def run(self) -> None:
         """The engine loop; returns after drain() once calls have ended (or the drain timeout)."""
@@ -558,6 +655,10 @@ class Engine:
         try:
             async with self.db.write() as tx:
                 written = set(await store.apply_changes(tx, states, finals, self._decide, now))
+                await record_store.record_unknown_outcomes(tx, [
+                    record_store.UnknownOutcome(c.call.call_id, c.call.lead_id, c.call.campaign_id,
+                                                c.call.unknown_sent, _unknown_note(c))
+                    for c in changes if c.final and _unknown_note(c) and c.call.call_id in written], now)
                 events = [
                     self._event(change.call, change.state, change.at, change)
                     for change in changes if not change.final or change.call.call_id in written
@@ -580,11 +681,13 @@ class Engine:
             return store.StateUpdate(call.call_id, change.state.value, call.answered_at), None
         assert change.disposition is not None
         primary = call.legs.get(call.call_id)
+        unknown = _unknown_note(change)
         return None, store.FinalUpdate(
             call_id=call.call_id, lead_id=call.lead_id, disposition=self._final_disposition(change),
             reason=call.reason, cause=change.cause, ended_at=change.at, answered_at=call.answered_at,
-            talk_s=change.talk_s, detail=call.detail, channel=primary.name if primary else None,
-            uniqueid=primary.uniqueid if primary else None,
+            talk_s=change.talk_s, detail=f"{call.detail}; {unknown}" if unknown else call.detail,
+            channel=primary.name if primary else None, uniqueid=primary.uniqueid if primary else None,
+            retry_as=call.retry_as if unknown else None,
         )
 
     # -- what the database does not have (dialer.store.journal) ------------------------------------
@@ -673,6 +776,13 @@ class Engine:
         else:
             log.info(f"call_{change.state.value}", call_id=call.call_id, campaign=call.campaign_id,
                      number=mask(call.number), after_s=round(change.at - call.originated_at, 3))
+
+
+def _unknown_note(change: CallChange) -> str:
+    """The note on an unknown outcome (whether its Originate reached Asterisk); empty for a known one."""
+    if change.disposition is not Disposition.UNKNOWN:
+        return ""
+    return change.call.unknown_note
 
 
 def _call_hooks(conn: sqlite3.Connection, hooks: Sequence[TxHook], events: Sequence[CallEvent]) -> None:

@@ -21,6 +21,7 @@ import structlog
 from dialer.ami.frames import Message
 from dialer.clock import Clock
 from dialer.outcome import CallFacts, Disposition, classify
+from dialer.pbxrecord.outcome import RecordedCall
 
 log = structlog.get_logger("dialer.tracker")
 
@@ -82,6 +83,11 @@ class TrackedCall:
     hangups_done_at: float | None = None
     talk_unknown: bool = False  # the hangup was not observed (AMI down, restart): no talk time
     uids: set[str] = field(default_factory=set)
+    # An outcome nobody knows (no channel, no record): what the lead's retry is decided as, and the
+    # audit note on whether the Originate ever reached Asterisk.
+    retry_as: Disposition | None = None
+    unknown_sent: str = ""  # "no", "yes" or "unknown"
+    unknown_note: str = ""
     seen_seq: int = 0  # the tracker's event count when an event last concerned this call
 
 
@@ -337,8 +343,9 @@ class CallTracker:
         if legs and all(leg.hung_up for leg in legs) and call.hangups_done_at is None:
             call.hangups_done_at = self._clock.monotonic()
 
-    def _end(self, call: TrackedCall, *, disposition: Disposition | None = None, detail: str = "") -> None:
-        now = self._clock.now()
+    def _end(self, call: TrackedCall, *, disposition: Disposition | None = None, detail: str = "",
+             recorded: RecordedCall | None = None) -> None:
+        now = self._clock.now() if recorded is None else recorded.ended_at
         cause = self._callee_cause(call)
         facts = CallFacts(
             reason=call.reason,
@@ -350,7 +357,9 @@ class CallTracker:
         )
         result = disposition or classify(facts)
         talk_s = None
-        if call.answered_at is not None and not call.talk_unknown:
+        if recorded is not None:
+            talk_s = recorded.talk_s
+        elif call.answered_at is not None and not call.talk_unknown:
             talk_s = round(now - call.answered_at, 3)
         call.state = CallState.ENDED
         call.ended_at = now
@@ -383,6 +392,40 @@ class CallTracker:
         if call is not None:
             self._end(call, disposition=Disposition.FAILED, detail=f"originate refused: {message}")
 
+    def missing(self, channels: Iterable[LiveChannel], *, since: int | None = None) -> list[TrackedCall]:
+        """Calls with no channel in `channels` and no event after the mark `since`: the ones
+        `reconcile` would end (or keep, if never seen and not yet due)."""
+        present = set()
+        for channel in channels:
+            call = self._by_uid.get(channel.uniqueid)
+            if call is None and channel.call_id:
+                call = self._calls.get(channel.call_id)
+            if call is not None:
+                present.add(call.call_id)
+        return [call for call in self._calls.values()
+                if call.call_id not in present and not (since is not None and call.seen_seq > since)]
+
+    def settle_from_record(self, call_id: str, recorded: RecordedCall, detail: str) -> TrackedCall | None:
+        """End a call that has no channel left with what Asterisk's own record says of it (its
+        events were missed: a restart, an AMI outage). An opt-out goes to `on_optout` first."""
+        call = self._calls.get(call_id)
+        if call is None:
+            return None
+        if recorded.answered_at is not None:
+            call.answered_at = call.answered_at or recorded.answered_at
+        call.amd_status = recorded.amd_status or call.amd_status
+        call.recording = recorded.recording or call.recording
+        call.callback_requested = call.callback_requested or recorded.callback_requested
+        call.abandoned = call.abandoned or recorded.abandoned
+        for leg in call.legs.values():
+            leg.hung_up = True
+        if recorded.opted_out and not call.opted_out:
+            call.opted_out = True
+            if self.on_optout is not None:
+                self.on_optout(call)
+        self._end(call, disposition=recorded.disposition, detail=detail, recorded=recorded)
+        return call
+
     def tick(self) -> list[TrackedCall]:
         """Settle calls waiting for a late OriginateResponse; return calls past their deadline."""
         mono = self._clock.monotonic()
@@ -404,6 +447,7 @@ class CallTracker:
         keep_unseen_until_deadline: bool = True,
         extend_s: float = 60.0,
         since: int | None = None,
+        keep: frozenset[str] = frozenset(),
     ) -> list[TrackedCall]:
         """Compare live calls with what Asterisk reports; end those that are gone.
 
@@ -411,8 +455,8 @@ class CallTracker:
         left ends with `vanished` (or what its events already tell). A call never seen on the PBX
         is kept until its deadline if `keep_unseen_until_deadline` (its Originate may still be
         queued). With `since` (a `mark()` taken before the snapshot was asked for), a call that had
-        events after the mark is kept: the snapshot may predate its channels. Returns the calls
-        that were ended.
+        events after the mark is kept: the snapshot may predate its channels. Calls in `keep` (waiting
+        for their record at Asterisk) are left alone. Returns the calls that were ended.
         """
         present: dict[str, list[LiveChannel]] = {}
         for channel in channels:
@@ -440,6 +484,8 @@ class CallTracker:
                 continue
             if since is not None and call.seen_seq > since:
                 continue  # news after the snapshot was asked for: the snapshot cannot judge it
+            if call.call_id in keep:
+                continue
             # Restored calls the previous process saw ringing or answered are not "never seen".
             never_seen = not call.legs and call.response is None and call.state is CallState.ORIGINATING
             if never_seen and keep_unseen_until_deadline and now < call.deadline:

@@ -24,13 +24,15 @@ def sim(
     profile: Annotated[Path | None, typer.Option(help="Callee profile (TOML).")] = None,
     log: Annotated[Path | None, typer.Option(help="Write one JSON line per Originate received.")] = None,
     spool_dir: Annotated[Path | None, typer.Option(help="Where recordings go by default.")] = None,
+    cdr: Annotated[Path | None, typer.Option(
+        help="Write Asterisk's call record here (cdr_custom, as config/asterisk/cdr_custom.conf maps it).")] = None,
     time_scale: Annotated[float | None, typer.Option(help="Multiply every call duration.", min=0.0001)] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed of the profile.")] = None,
     user: Annotated[list[str] | None, typer.Option(
         "--user", metavar="NAME:SECRET", help="A manager login it accepts instead of the default (repeatable).")
     ] = None,
 ) -> None:
-    """Run the Asterisk simulator (AMI over TCP) until SIGTERM.
+    """Run the Asterisk simulator (AMI over TCP) until SIGTERM; SIGUSR1 drops the AMI clients' sockets.
 
     It accepts the manager login username "dialer", secret "dialer-secret" (every event and action
     class), unless --user gives others: point a config's [ami] at it with username = "dialer" and
@@ -50,7 +52,7 @@ def sim(
             users[name] = SimUser(secret=secret)
     try:
         code = run(host=host, port=port, profile=profile, log=log, spool_dir=spool_dir, time_scale=time_scale,
-                   seed=seed, users=users)
+                   seed=seed, users=users, cdr=cdr)
     except ProfileError as exc:
         fail(f"--profile {profile}: {exc}", 2)
     except UnicodeError:

@@ -170,6 +170,19 @@ class CampaignConfig(_Strict):
         return value
 
 
+class PbxRecordConfig(_Strict):
+    """Asterisk's own record of its calls (cdr_custom, config/asterisk/cdr_custom.conf): after a crash or
+    an AMI outage, calls that ended meanwhile are settled from it (dialer.pbxrecord)."""
+
+    enabled: bool = False
+    path: Path = Path("/var/log/asterisk/cdr-custom/dialer.csv")
+    # How long a call with no channel left may wait for its record (Asterisk writes it when the
+    # call ends; a loaded PBX may take a moment) before it ends unknown_after_restart.
+    grace_s: float = Field(default=10.0, ge=0, le=600)
+    # Read at most this much of the end of the file (and of its rotated `.1`) per look.
+    max_read_bytes: int = Field(default=64 << 20, ge=4096)
+
+
 class Config(_Strict):
     """The whole dialer configuration."""
 
@@ -187,6 +200,7 @@ class Config(_Strict):
     metrics: MetricsConfig = MetricsConfig()
     recordings: RecordingsConfig = RecordingsConfig()
     mqtt: MqttConfig = MqttConfig()
+    pbx_record: PbxRecordConfig = PbxRecordConfig()
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Config:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from dialer.sim import events as ev
 from dialer.sim.callees import CalleePlan, Outcome
+from dialer.sim.cdr import ChannelCdr
 from dialer.sim.channels import BUSY, DOWN, RING, RINGING, UNKNOWN, UP, Channel, DialTarget
 from dialer.sim.dialplan import SOUNDS, DialerScript
 from dialer.sim.oplog import CallEndRecord
@@ -113,6 +114,7 @@ class Call:
         self._result: bool | None = None
         self.device = f"Local/{target.data}" if target.tech == "Local" else f"{target.tech}/{target.where}"
         self.call_id = ""
+        self.cdr_vars: dict[str, str] = {}  # Set(CDR(name)=...) of the dialplan on the answered leg
         for name, value in req.variables:
             if name.lstrip("_") == "DIALER_CALL_ID":
                 self.call_id = value
@@ -339,8 +341,18 @@ class Call:
         )
 
     def _cdr(self, b: ev.Batch, lo: int, ch: Channel, disposition: str) -> None:
+        end = time.time()
         if b.mask & ev.CDR:
-            b.float(lo, ev.cdr, ch, disposition, ch.created_wall, self.answered_wall, time.time())
+            b.float(lo, ev.cdr, ch, disposition, ch.created_wall, self.answered_wall, end)
+        log = self.pbx.cdr_log
+        if log is not None:
+            # The shipped cdr.conf has congestion = yes: CONGESTION, not the FAILED of the transcripts.
+            if disposition == "FAILED" and self.plan.outcome is Outcome.CONGESTION:
+                disposition = "CONGESTION"
+            assert self.one is not None
+            log.post(ChannelCdr(ch.uniqueid, self.one.uniqueid, disposition, ch.created_wall,
+                                self.answered_wall if disposition == "ANSWERED" else None, end,
+                                self.cdr_vars if ch is self.one else {}))
 
     def _hangup_channel(self, b: ev.Batch, ch: Channel, cause: int) -> None:
         b.add(ev.hangup, ch, cause)
@@ -732,6 +744,7 @@ class Call:
             hangup_by=self.hangup_by,
             recording=self.rec_path,
             talk_s=talk,
-            extra={"recording_mode": self.plan.recording, "channel": self.req.channel},
+            extra={"recording_mode": self.plan.recording, "channel": self.req.channel,
+                   "cdr_vars": dict(self.cdr_vars)},
         )
         self.pbx.call_ended(self, record)

@@ -23,8 +23,10 @@ def run(
     time_scale: float | None = None,
     seed: int | None = None,
     users: Mapping[str, SimUser] | None = None,
+    cdr: Path | None = None,
 ) -> int:
-    """Serve until SIGINT/SIGTERM; both end like `core stop now` (Shutdown event). Returns 0."""
+    """Serve until SIGINT/SIGTERM; both end like `core stop now` (Shutdown event). SIGUSR1 drops
+    every AMI client's socket (calls go on, as in transcript 22). Returns 0."""
     config = SimConfig(
         host=host,
         port=port,
@@ -32,6 +34,7 @@ def run(
         log_path=log,
         time_scale=time_scale,
         seed=seed,
+        cdr_path=cdr,
     )
     if spool_dir is not None:
         config.spool_dir = spool_dir
@@ -48,15 +51,21 @@ async def _serve(config: SimConfig) -> int:
     stopping = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stopping.set)
+    loop.add_signal_handler(signal.SIGUSR1, _drop_clients, sim)
     try:
         await stopping.wait()
         await sim.shutdown()
     finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1):
             loop.remove_signal_handler(signum)
         await sim.stop()
     print("sim: stopped", flush=True)
     return 0
+
+
+def _drop_clients(sim: SimServer) -> None:
+    print(f"sim: dropping {len(sim.sessions)} AMI client(s)", flush=True)
+    sim.drop_clients()
 
 
 def _user(text: str) -> tuple[str, SimUser]:
@@ -75,6 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=5038, help="0 picks a free port (printed)")
     parser.add_argument("--profile", type=Path, help="TOML callee profile (replaces the default table)")
     parser.add_argument("--log", type=Path, help="JSON lines: one per Originate and per call end")
+    parser.add_argument("--cdr", type=Path, help="write cdr_custom's record for the dialer here "
+                        "(the format of config/asterisk/cdr_custom.conf)")
     parser.add_argument("--spool-dir", type=Path, help="where MixMonitor files go by default")
     parser.add_argument("--time-scale", type=float, help="multiplier for every simulated duration")
     parser.add_argument("--seed", type=int, help="seed of the callee and event-order generators")
@@ -96,6 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             time_scale=args.time_scale,
             seed=args.seed,
             users=dict(args.user) if args.user else None,
+            cdr=args.cdr,
         )
     except (ProfileError, OSError) as exc:
         print(f"sim: {exc}", file=sys.stderr)

@@ -115,6 +115,8 @@ class SimConfig:
     time_scale: float | None = None
     seed: int | None = None
     log_path: Path | None = None
+    # Where cdr_custom's record for the dialer goes (config/asterisk/cdr_custom.conf); None: not written.
+    cdr_path: Path | None = None
     login_failure_delay_s: float = 1.0
     auth_timeout_s: float = 30.0
     write_timeout_s: float = 5.0

@@ -86,6 +86,9 @@ class DialerScript:
             self._set(b, "MIXMONITOR_FILENAME", rec)
             b.add(ev.mixmonitor_start, ch)
             call.start_recording(rec)
+        # config/asterisk/extensions_dialer.conf: Set(CDR(dialer_call_id)=...), Set(CDR(dialer_recording)=...)
+        call.cdr_vars["dialer_call_id"] = cid
+        call.cdr_vars["dialer_recording"] = rec
         self._exten(b, 5, "UserEvent", f"DialerAnswered,CallID: {cid},Recording: {rec}")
         b.add(ev.user_event, ch, "DialerAnswered", (("CallID", cid), ("Recording", rec)))
         amd = ch.vars.get("DIALER_AMD") == "1"
@@ -112,6 +115,7 @@ class DialerScript:
         status, cause, _ = AMD_MACHINE if call.plan.outcome is Outcome.MACHINE else AMD_HUMAN
         self._set(b, "AMDSTATUS", status)
         self._set(b, "AMDCAUSE", cause)
+        call.cdr_vars["dialer_amd"] = status
         cid = self.call_id
         self._exten(b, 8, "UserEvent", f"DialerAMD,CallID: {cid},Status: {status},Cause: {cause}")
         b.add(ev.user_event, self.ch, "DialerAMD", (("CallID", cid), ("Status", status), ("Cause", cause)))
@@ -154,6 +158,7 @@ class DialerScript:
         self._exten(b, 12, "GotoIf", f"{int(optout)}?optout")
         callback_key = self.ch.vars.get("DIALER_CALLBACK_KEY", "")
         if not optout and callback_key and digit == callback_key:
+            self.call.cdr_vars["dialer_callback"] = digit
             cid = self.call_id
             self._exten(b, 19, "UserEvent", f"DialerCallback,CallID: {cid},Digit: {digit}")
             b.add(ev.user_event, self.ch, "DialerCallback", (("CallID", cid), ("Digit", digit)))
@@ -166,6 +171,7 @@ class DialerScript:
             self.where = "wait"
             self.call.after(WAIT_S, self._hangup, 14)
             return False
+        self.call.cdr_vars["dialer_optout"] = digit
         cid = self.call_id
         self._exten(b, 15, "UserEvent", f"DialerOptOut,CallID: {cid},Digit: {digit}")
         b.add(ev.user_event, self.ch, "DialerOptOut", (("CallID", cid), ("Digit", digit)))

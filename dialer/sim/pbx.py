@@ -10,6 +10,7 @@ from typing import Any
 
 from dialer.sim.callees import CalleePlan, Outcome, Profile
 from dialer.sim.callflow import Call, OriginateRequest
+from dialer.sim.cdr import CdrLog
 from dialer.sim.channels import Channel, Counters, parse_dial
 from dialer.sim.events import Ev
 from dialer.sim.oplog import CallEndRecord
@@ -32,6 +33,7 @@ class Pbx:
         spool_dir: Path,
         deliver: Callable[[list[Ev]], None],
         on_call_end: Callable[[CallEndRecord], None],
+        cdr_log: CdrLog | None = None,
     ) -> None:
         self.loop = loop
         self.profile = profile
@@ -42,6 +44,7 @@ class Pbx:
         self.callee_rng = random.Random(seed)
         self.order_rng = random.Random(seed ^ 0x5EED5)  # event order: separate, so outcomes stay put
         self._deliver = deliver
+        self.cdr_log = cdr_log  # cdr_custom's CSV file (config/asterisk/cdr_custom.conf), if asked for
         self._on_call_end = on_call_end
         self.counters = Counters()
         self.channels: dict[str, Channel] = {}

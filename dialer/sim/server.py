@@ -8,6 +8,7 @@ from collections import deque
 from types import TracebackType
 
 from dialer.sim import events as ev
+from dialer.sim.cdr import CdrLog
 from dialer.sim.config import Faults, SimConfig
 from dialer.sim.events import Ev
 from dialer.sim.messaging import MessageRecord, inject_inbound
@@ -93,6 +94,7 @@ class SimServer:
             spool_dir=cfg.spool_dir,
             deliver=self.broadcast,
             on_call_end=self._call_ended,
+            cdr_log=CdrLog(cfg.cdr_path) if cfg.cdr_path is not None else None,
         )
         self._started_at = loop.time()
         await self._listen()

@@ -86,6 +86,9 @@ class FinalUpdate:
     detail: str
     channel: str | None
     uniqueid: str | None
+    # The disposition the lead's retry is decided as, when not `disposition` (an unknown outcome of an
+    # Originate that may have reached Asterisk is retried as if answered).
+    retry_as: Disposition | None = None
 
 
 async def ensure_campaigns(tx: Tx, names: Iterable[str], now: float) -> None:
@@ -262,7 +265,7 @@ def _apply_changes(
                             (final.lead_id,)).fetchone()
         if lead is None:
             continue
-        step = decide(lead[0], final.disposition, lead[1])
+        step = decide(lead[0], final.retry_as or final.disposition, lead[1])
         status = step.status.value if lead[2] in (LeadStatus.DIALING, LeadStatus.PENDING) else lead[2]
         conn.execute(
             "UPDATE leads SET status = ?, next_attempt_at = ?, last_disposition = ?, updated_at = ? WHERE id = ?",

@@ -148,7 +148,9 @@ def _event_from(data: dict[str, Any]) -> CallEvent:
 
 
 def _final_from(data: dict[str, Any]) -> FinalUpdate:
-    return FinalUpdate(**{**data, "disposition": Disposition(data["disposition"])})
+    retry_as = data.get("retry_as")
+    return FinalUpdate(**{**data, "disposition": Disposition(data["disposition"]),
+                          "retry_as": Disposition(retry_as) if retry_as is not None else None})
 
 
 def _records(held: HeldOutcomes) -> list[dict[str, Any]]:
