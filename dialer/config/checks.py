@@ -17,8 +17,9 @@ import phonenumbers
 from pydantic import ValidationError
 
 from dialer.compliance.policy import CompliancePolicy
+from dialer.compliance.preset_catalog import preset_for
 from dialer.compliance.rules.caller_id import CallerIdError, parse_caller_id
-from dialer.compliance.windows import WEEKDAYS, DayHours, WeeklyWindow, preset_for
+from dialer.compliance.windows import WEEKDAYS, DayHours, WeeklyWindow
 from dialer.config.models import Config
 
 REGIONS = frozenset(phonenumbers.SUPPORTED_REGIONS)
