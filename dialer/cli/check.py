@@ -36,12 +36,13 @@ from dialer.compliance.live import LiveCompliance
 from dialer.compliance.rules.abandon import ABANDON_RATE
 from dialer.compliance.rules.caller_id import CALLER_ID
 from dialer.compliance.rules.number import screen_number
+from dialer.compliance.rules.presets import ABANDON_RATE as PRESET_ABANDON_RATE
 from dialer.config import Config
 from dialer.numbers import NumberType, PhoneNumber
 from dialer.store import compliance as store
 
 # Rules about a campaign rather than a number: `check` without --campaign does not run them.
-CAMPAIGN_RULES = frozenset({CALLER_ID, ABANDON_RATE})
+CAMPAIGN_RULES = frozenset({CALLER_ID, ABANDON_RATE, PRESET_ABANDON_RATE})
 SCRUB_BATCH = 2000
 
 
@@ -61,7 +62,8 @@ def register(app: typer.Typer) -> None:
 def _gate(live: LiveCompliance, campaign: str | None) -> Gate:
     if campaign is not None:
         return live.gate
-    return Gate([r for r in default_rules(live.index) if r.id not in CAMPAIGN_RULES], floor=live.floor())
+    rules = default_rules(live.index, live.config.preset_catalog())
+    return Gate([r for r in rules if r.id not in CAMPAIGN_RULES], floor=live.floor())
 
 
 def _request(live: LiveCompliance, campaign: str | None, raw: str, region: str, number: PhoneNumber | None,

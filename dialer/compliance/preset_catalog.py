@@ -1,7 +1,7 @@
 """Load the policy preset files and answer which of their rules apply to a number.
 
 The built-in presets live in `dialer/compliance/presets/`; a user adds their own files in a folder
-named by `[presets] dirs`. Loading is strict: a file that does not parse, a key that is wrong or a
+named by `[presets] dir`. Loading is strict: a file that does not parse, a key that is wrong or a
 name used twice is a PresetError naming the file and the key, never a preset silently skipped.
 """
 
@@ -183,7 +183,7 @@ def load_catalog(dirs: Iterable[Path] = ()) -> PresetCatalog:
     files: dict[str, Path] = {}
     for folder in (BUILTIN_DIR, *dirs):
         if not folder.is_dir():
-            raise PresetError(f"{folder}: not a folder of preset files (presets.dirs)")
+            raise PresetError(f"{folder}: not a folder of preset files ([presets] dir)")
         for path in sorted(folder.glob("*.toml")):
             preset = read_preset(path)
             if preset.name in presets:
