@@ -7,6 +7,7 @@ attempt history, consents and abandon counts it reads from the store before dial
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import json
 import time
@@ -33,6 +34,7 @@ from dialer.clock import SystemClock, to_datetime
 from dialer.compliance import Decision, Gate, GateRequest, NumberHistory, explain, scrub_counts
 from dialer.compliance.factory import default_rules
 from dialer.compliance.live import LiveCompliance
+from dialer.compliance.preset_catalog import needs_debt_history
 from dialer.compliance.rules.abandon import ABANDON_RATE
 from dialer.compliance.rules.caller_id import CALLER_ID
 from dialer.compliance.rules.number import screen_number
@@ -40,6 +42,7 @@ from dialer.compliance.rules.presets import ABANDON_RATE as PRESET_ABANDON_RATE
 from dialer.config import Config
 from dialer.numbers import NumberType, PhoneNumber
 from dialer.store import compliance as store
+from dialer.store import debts
 
 # Rules about a campaign rather than a number: `check` without --campaign does not run them.
 CAMPAIGN_RULES = frozenset({CALLER_ID, ABANDON_RATE, PRESET_ABANDON_RATE})
@@ -121,6 +124,10 @@ async def _check(config: Config, raw: str, campaign: str | None, region: str, no
         number = screened if isinstance(screened, PhoneNumber) else None
         async with db.read() as tx:
             facts = await store.gate_facts(tx, [number.e164] if number else [], campaign, now)
+            presets = live.policy_for(campaign).presets
+            if number is not None and presets and needs_debt_history(presets, config.preset_catalog()):
+                histories = {number.e164: facts.histories.get(number.e164, NumberHistory())}
+                facts = dataclasses.replace(facts, histories=await debts.with_debts(tx, histories, now))
     request = _request(live, campaign, raw, region, number, facts)
     return _gate(live, campaign).check(request, to_datetime(now), explain=True)
 
@@ -225,6 +232,9 @@ async def _scrub(config: Config, campaign: str, now: float, all_leads: bool,
                     break
                 last = rows[-1]["number"]
                 facts = await store.gate_facts(tx, [r["number"] for r in rows], campaign, now)
+                presets = live.policy_for(campaign).presets
+                if presets and needs_debt_history(presets, config.preset_catalog()):
+                    facts = dataclasses.replace(facts, histories=await debts.with_debts(tx, facts.histories, now))
             batch = []
             for row in rows:
                 number = PhoneNumber(row["number"], row["region"], NumberType(row["number_type"]),

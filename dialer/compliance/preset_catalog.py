@@ -17,7 +17,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import ValidationError
 
-from dialer.compliance.preset_model import Preset, WindowRule
+from dialer.compliance.preset_model import CapRule, Preset, WindowRule
 from dialer.compliance.windows import WeeklyWindow
 from dialer.numbers import PhoneNumber
 
@@ -224,3 +224,8 @@ def preset_for(region: str, catalog: PresetCatalog | None = None) -> CountryPres
     source = f"{rule.source.authority}, {rule.source.section}: {rule.note}" if rule.note else (
         f"{rule.source.authority}, {rule.source.section}")
     return CountryPreset(preset.name, rule.hours.window, source)
+
+
+def needs_debt_history(presets: Sequence[str], catalog: PresetCatalog) -> bool:
+    """True when one of these presets caps calls per debt (the store then reads the debt history)."""
+    return any(applied.rule.per == "debt" for applied in catalog.campaign_rules(presets, CapRule))
