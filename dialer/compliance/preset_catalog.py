@@ -196,9 +196,22 @@ def load_catalog(dirs: Iterable[Path] = ()) -> PresetCatalog:
     return PresetCatalog(presets, read_area_codes(), files)
 
 
-@lru_cache(maxsize=16)
 def catalog_for(dirs: tuple[Path, ...] = ()) -> PresetCatalog:
-    """The catalog for these user folders, loaded once per process."""
+    """The catalog for these user folders, loaded again only when a file in them changed."""
+    return _cached_catalog(dirs, tuple(_signature(folder) for folder in dirs))
+
+
+def _signature(folder: Path) -> tuple[tuple[str, int, int], ...]:
+    """What identifies a folder's preset files' contents cheaply (names, sizes, modification times)."""
+    try:
+        stats = [(path.name, path.stat()) for path in folder.glob("*.toml")]
+    except OSError:
+        return ()
+    return tuple(sorted((name, st.st_size, st.st_mtime_ns) for name, st in stats))
+
+
+@lru_cache(maxsize=16)
+def _cached_catalog(dirs: tuple[Path, ...], signature: tuple[object, ...]) -> PresetCatalog:
     return load_catalog(dirs)
 
 
