@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from dialer.compliance.policy import CompliancePolicy, narrow
-from dialer.compliance.preset_catalog import PresetCatalog, catalog_for
+from dialer.compliance.preset_catalog import PresetCatalog, catalog_for, needs_debt_history
 from dialer.compliance.settings import DncConfig
 from dialer.crm.config import CallbackPolicy
 from dialer.mqtt.config import MqttConfig
@@ -231,6 +231,13 @@ class Config(_Strict):
     def preset_catalog(self) -> PresetCatalog:
         """The built-in presets and the user's (`[presets] dir`), loaded once; PresetError if unusable."""
         return catalog_for(() if self.presets.dir is None else (self.presets.dir,))
+
+    def required_lead_attributes(self, campaign: str) -> tuple[str, ...]:
+        """Attributes every lead of the campaign must carry for its presets (per-debt caps: debt_id)."""
+        if campaign not in self.campaigns:
+            return ()
+        presets = self.compliance_for(campaign).presets
+        return ("debt_id",) if presets and needs_debt_history(presets, self.preset_catalog()) else ()
 
     def compliance_for(self, campaign: str | None) -> CompliancePolicy:
         """The global compliance policy narrowed by the campaign's overrides.

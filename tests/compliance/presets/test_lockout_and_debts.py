@@ -117,3 +117,20 @@ async def test_debt_history_counts_the_weeks_calls_to_every_number_of_the_debtor
     assert got[home].debt_attempt_times == (NOW - 7200, NOW - 3600)  # the 8-day-old call is out of the window
     assert got[other].debt_id is None
     assert got[other].debt_attempt_times == ()
+
+
+async def test_a_campaign_whose_preset_caps_per_debt_refuses_leads_without_a_debt_id(tmp_path):
+    from tests.core.test_import import csv_file, people, run_import
+
+    config = parse_config({**CONFIG, "campaigns": {"debt": {
+        "trunk": "t", "caller_id": "+14155550100", "compliance": {"presets": ["us-debt-collection"]}}}},
+        require_secret=False)
+    assert config.required_lead_attributes("debt") == ("debt_id",)
+    assert config.required_lead_attributes("nope") == ()
+    path = csv_file(tmp_path, "phone,name,Debt ID\n+12125550101,Ann,D-1\n+12125550102,Bob,\n+12125550103,Cy, \n")
+    report = await run_import(tmp_path, path, campaign="debt", required_attributes=config.required_lead_attributes(
+        "debt"))
+    assert [str(b) for b in report.bad] == [
+        "line 3: debt_id: empty; the campaign's preset needs a debt_id on every lead (add a debt_id column)",
+        "line 4: debt_id: empty; the campaign's preset needs a debt_id on every lead (add a debt_id column)"]
+    assert (await people(tmp_path))["+12125550101"][1] == {"debt_id": "D-1"}
