@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from dialer.compliance.preset_model import RetentionRule
+from dialer.compliance.preset_model import RecordingRule, RetentionRule
 from dialer.config import Config
 from dialer.recordings import removal, store
 from dialer.recordings.config import RecordingsConfig, campaign_settings
@@ -63,6 +63,15 @@ def preset_minimum_days(config: Config, campaign: str) -> int:
         return 0
     rules = config.preset_catalog().campaign_rules(presets, RetentionRule)
     return max((applied.rule.days for applied in rules), default=0)
+
+
+def required_by_preset(config: Config, campaign: str) -> str:
+    """"; preset NAME requires every call recorded (SECTION)" for a campaign under such a preset, else ""."""
+    if campaign not in config.campaigns:
+        return ""
+    presets = config.compliance_for(campaign).presets
+    rules = config.preset_catalog().campaign_rules(presets, RecordingRule) if presets else ()
+    return "".join(f"; preset {a.preset.name} requires every call recorded ({a.cite})" for a in rules)
 
 
 async def purge(db: Database, config: Config, now: float, *, dry_run: bool = False, actor: str = "dialer",

@@ -97,3 +97,13 @@ source = { authority = "Acme handbook", section = "s. 9", in_force = 2025-01-01 
     (tmp_path / "presets" / "acme.toml").write_text("name = 'acme'\n")
     assert "presets.dir: " in problems(tmp_path, text)
     assert "acme.toml: title: Field required" in problems(tmp_path, text)
+
+
+def test_a_missing_recordings_alert_names_the_preset_that_requires_it(tmp_path):
+    from dialer.recordings.retention import required_by_preset
+
+    config = load(tmp_path, BASE + INSURANCE + RECORDED + "[campaigns.b]\ntrunk = 't'\ncaller_id = '+14155550100'\n")
+    assert required_by_preset(config, "a") == (
+        "; preset cn-insurance requires every call recorded (CBIRC traceability rules (full-process recording))")
+    assert required_by_preset(config, "b") == ""
+    assert required_by_preset(config, "gone") == ""
