@@ -104,3 +104,15 @@ def test_a_user_preset_may_not_take_a_builtin_name(tmp_path):
 def test_a_missing_folder_is_an_error(tmp_path):
     with pytest.raises(PresetError, match="not a folder of preset files"):
         load_catalog([tmp_path / "nowhere"])
+
+
+def test_the_presets_page_lists_every_builtin_preset_rule_and_section():
+    page = (Path(__file__).parents[3] / "docs" / "POLICY_PRESETS.md").read_text()
+    assert "Not legal advice" in page
+    assert "[presets]" in page  # how to add your own
+    catalog = builtin_catalog()
+    for name in catalog.names():
+        assert f"### `{name}` (" in page, name
+        for rule in catalog.get(name).rules:
+            assert f"| `{rule.id}` |" in page, (name, rule.id)
+            assert rule.source.section in page, (name, rule.id)
