@@ -67,7 +67,7 @@ class PresetCatalog:
 
     def country(self, region: str) -> Preset:
         """The country preset applied implicitly to a region's numbers (the default preset if none)."""
-        return _by_region(self)[1].get(region.upper(), self.presets[DEFAULT])
+        return _by_region(self).get(region.upper(), self.presets[DEFAULT])
 
     def country_window(self, region: str) -> WindowRule:
         """The window rule of the region's country preset."""
@@ -115,13 +115,14 @@ def _region_name(region: str) -> str:
 
 
 @lru_cache(maxsize=8)
-def _by_region(catalog: PresetCatalog) -> tuple[None, dict[str, Preset]]:
+def _by_region(catalog: PresetCatalog) -> dict[str, Preset]:
+    """Region -> its country preset (a region has at most one: `load_catalog` refuses a second)."""
     regions: dict[str, Preset] = {}
     for preset in catalog.presets.values():
         if preset.kind == "country":
             for region in preset.regions:
                 regions[region] = preset
-    return None, regions
+    return regions
 
 
 @lru_cache(maxsize=8)
@@ -189,6 +190,13 @@ def load_catalog(dirs: Iterable[Path] = ()) -> PresetCatalog:
             if preset.name in presets:
                 raise PresetError(f"{path}: name: preset {preset.name!r} is already defined by {files[preset.name]}; "
                                   "give yours another name (a campaign names the presets it is under)")
+            if preset.kind == "country":
+                taken = {r: n for n, p in presets.items() if p.kind == "country" for r in p.regions}
+                clash = sorted(r for r in preset.regions if r in taken)
+                if clash:
+                    # A second country preset could widen the first: add rules with kind = "sector" instead.
+                    raise PresetError(f"{path}: regions: {', '.join(clash)} already have the country preset "
+                                      f"{taken[clash[0]]!r}; make yours kind = \"sector\" (its rules then add to it)")
             presets[preset.name] = preset
             files[preset.name] = path
     if DEFAULT not in presets:

@@ -53,6 +53,8 @@ class PresetCapRule(_PresetRule):
             rule = applied.rule
             label = _period(rule.period_h)
             if rule.per == "debt":
+                if request.channel is not Channel.CALL:
+                    continue  # Regulation F's presumption counts telephone calls; texts are not in it
                 if history.debt_id is None:
                     return RuleResult(self.id, Verdict.BLOCK, f"the lead has no debt_id attribute; calls are capped "
                                       f"per debt {_where(applied)}: import the lead with a debt_id column")

@@ -116,3 +116,10 @@ def test_the_presets_page_lists_every_builtin_preset_rule_and_section():
         for rule in catalog.get(name).rules:
             assert f"| `{rule.id}` |" in page, (name, rule.id)
             assert rule.source.section in page, (name, rule.id)
+
+
+def test_a_second_country_preset_for_a_region_is_refused(tmp_path):
+    wide = GOOD.replace('kind = "sector"', 'kind = "country"').replace('"10:00-18:00"', '"00:00-24:00"')
+    write(tmp_path / "mine", "acme-energy", wide)
+    with pytest.raises(PresetError, match="regions: US already have the country preset 'us'; make yours kind"):
+        load_catalog([tmp_path / "mine"])
