@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -53,6 +53,8 @@ class PresetCatalog:
     presets: Mapping[str, Preset]
     area_codes: Mapping[str, tuple[str, ...]]
     files: Mapping[str, Path]
+    # (names, region, states, kind) -> applicable rules: the gate asks for every number it judges.
+    _applicable: dict[tuple[Any, ...], tuple[Any, ...]] = field(default_factory=dict, repr=False)
 
     def names(self) -> tuple[str, ...]:
         """Every preset's name, sorted."""
@@ -86,12 +88,20 @@ class PresetCatalog:
 
     def applicable(self, names: Sequence[str], number: PhoneNumber, kind: type[R]) -> tuple[Applied[R], ...]:
         """The rules of type `kind` of the named presets that apply to `number`."""
+        states = self.states_of(number)
+        key = (tuple(names), number.region, states, kind)
+        cached = self._applicable.get(key)
+        if cached is None:
+            cached = self._applicable[key] = self._find(names, number, states, kind)
+        return cached
+
+    def _find(self, names: Sequence[str], number: PhoneNumber, states: tuple[str, ...],
+              kind: type[R]) -> tuple[Applied[R], ...]:
         found: list[Applied[R]] = []
         for name in names:
             preset = self.presets.get(name)
             if preset is None or (preset.regions and number.region not in preset.regions):
                 continue
-            states = self.states_of(number) if preset.state_names else ()
             for rule in preset.rules_of(kind):  # type: ignore[arg-type]
                 if not rule.states:
                     found.append(Applied(preset, rule, _region_name(number.region)))

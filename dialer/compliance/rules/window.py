@@ -71,8 +71,8 @@ def _assess(request: GateRequest, number: PhoneNumber, ts: float, catalog: Prese
     policy = request.policy
     window, label = effective_window(number.region, policy, catalog)
     named = catalog.applicable(policy.presets, number, WindowRule) if policy.presets else ()
-    for applied in named:  # the strictest wins: every window that applies narrows the hours
-        window = window.intersect(applied.rule.hours.window)
+    if named:  # the strictest wins: every window that applies narrows the hours
+        window = _narrowed(window, tuple(applied.rule.hours.window for applied in named))
     zones = number_zones(number)
     if not zones:
         problem = f"no time zone known for this {number.region} number: cannot check the calling window"
@@ -82,6 +82,13 @@ def _assess(request: GateRequest, number: PhoneNumber, ts: float, catalog: Prese
     except UnknownZoneError as exc:
         return _Assessment((), window, label, (), f"{exc}: cannot check the calling window", named)
     return _Assessment(calendars, window, label, tuple(closures(calendars, window, ts)), None, named)
+
+
+@lru_cache(maxsize=1024)
+def _narrowed(window: WeeklyWindow, others: tuple[WeeklyWindow, ...]) -> WeeklyWindow:
+    for other in others:
+        window = window.intersect(other)
+    return window
 
 
 @lru_cache(maxsize=4096)
