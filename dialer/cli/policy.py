@@ -68,8 +68,8 @@ def describe_rule(rule: Any) -> str:
         return f"a refusal ({how}) locks the number out for {rule.days} days"
     if isinstance(rule, RetentionRule):
         return f"recordings kept at least {rule.days} days"
-    return {"consent": "calls only with a valid consent record",
-            "recording_required": "every call recorded"}.get(rule.type, rule.type)
+    other = {"consent": "calls only with a valid consent record", "recording_required": "every call recorded"}
+    return other.get(str(rule.type), str(rule.type))
 
 
 def _where(preset: Preset, rule: Any) -> str:

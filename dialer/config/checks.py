@@ -152,16 +152,16 @@ def _preset_problems(config: Config, catalog: PresetCatalog) -> list[str]:
             continue
         presets = config.compliance_for(name).presets
         enabled, retention, _ = campaign_settings(config.recordings, campaign.recordings)
-        for applied in catalog.campaign_rules(presets, RecordingRule):
+        for recorded in catalog.campaign_rules(presets, RecordingRule):
             if not enabled:
-                found.append(f"campaigns.{name}.recordings.enabled: preset {applied.place} requires every call "
-                             f"recorded ({applied.cite}); set [recordings] enabled = true and do not turn it off "
+                found.append(f"campaigns.{name}.recordings.enabled: preset {recorded.place} requires every call "
+                             f"recorded ({recorded.cite}); set [recordings] enabled = true and do not turn it off "
                              "for this campaign")
-        for applied in catalog.campaign_rules(presets, RetentionRule):
-            if retention < applied.rule.days:
+        for kept in catalog.campaign_rules(presets, RetentionRule):
+            if retention < kept.rule.days:
                 found.append(f"campaigns.{name}.recordings.retention_days: {retention} days is shorter than the "
-                             f"{applied.rule.days} days preset {applied.place} keeps recordings ({applied.cite}); "
-                             f"set retention_days = {applied.rule.days} or more")
+                             f"{kept.rule.days} days preset {kept.place} keeps recordings ({kept.cite}); "
+                             f"set retention_days = {kept.rule.days} or more")
     return found
 
 

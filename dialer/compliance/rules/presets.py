@@ -8,6 +8,7 @@ the place and the section. Without presets on the policy each allows at once.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from dialer.compliance.model import Channel, GateRequest, RuleResult, Verdict
 from dialer.compliance.opening import utc_iso
@@ -24,7 +25,7 @@ ABANDONED = "preset.abandoned"
 ABANDON_RATE = "preset.abandon_rate"
 
 
-def _where(applied: Applied[object]) -> str:
+def _where(applied: Applied[Any]) -> str:
     return f"in {applied.place} ({applied.cite}; preset {applied.preset.name})"
 
 
