@@ -10,7 +10,7 @@ campaign (the stricter reading: the refusal is to the caller, not to one list).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -57,14 +57,14 @@ def lockout_entries(config: Config, events: Sequence[CallEvent]) -> list[store.N
 
 @dataclass
 class RefusalLockout:
-    """The engine tx hook that writes refusal lockouts."""
+    """The engine tx hook that writes refusal lockouts, under the config in force (it follows reloads)."""
 
-    config: Config
+    config: Callable[[], Config]
     hash_key: bytes
 
     def on_events(self, conn: sqlite3.Connection, events: Sequence[CallEvent]) -> None:
         """Inside the outcome's transaction: put every refusing number on the opt-out list until it lapses."""
-        entries = lockout_entries(self.config, events)
+        entries = lockout_entries(self.config(), events)
         if not entries:
             return
         stamp = store.ChangeStamp("dialer", max(e.at for e in events), self.hash_key)
@@ -87,11 +87,12 @@ class LockoutComponent:
     db: Any
     engine: Any
     name: str = "refusal-lockout"
-    _hook: Any = field(default=None, repr=False)
+    _hook: Any = field(default=None, repr=False)  # the bound method registered, to remove that one
 
     async def start(self) -> None:
         """Register the tx hook."""
-        self._hook = RefusalLockout(self.config, await self.db.hash_key()).on_events
+        engine = self.engine
+        self._hook = RefusalLockout(lambda: engine.config, await self.db.hash_key()).on_events
         self.engine.tx_hooks.append(self._hook)
 
     async def stop(self) -> None:
@@ -100,8 +101,7 @@ class LockoutComponent:
             self.engine.tx_hooks.remove(self._hook)
 
 
-def lockout_component(ctx: _Context) -> LockoutComponent | None:
-    """The component when a campaign is under a preset with a refusal lockout, else None."""
-    if not any(lockout_rules(ctx.config, name) for name in ctx.config.campaigns):
-        return None
+def lockout_component(ctx: _Context) -> LockoutComponent:
+    """The component; always there, since a reload may put a campaign under a preset with a lockout
+    (without one, the hook returns at once)."""
     return LockoutComponent(ctx.config, ctx.db, ctx.engine)

@@ -61,7 +61,7 @@ def test_which_outcomes_count_as_a_refusal(campaign, disposition, opted_out, loc
 
 async def test_a_refusal_locks_the_number_out_for_six_months_with_an_audit_row(db):
     config = parse_config(CONFIG, require_secret=False)
-    hook = RefusalLockout(config, await db.hash_key()).on_events
+    hook = RefusalLockout(lambda: config, await db.hash_key()).on_events
     async with db.write() as tx:
         await tx.run(hook, [ended("insure", Disposition.REJECTED)])
     async with db.read() as tx:
@@ -76,14 +76,25 @@ async def test_a_refusal_locks_the_number_out_for_six_months_with_an_audit_row(d
     assert PERSON not in audit[0]["number_masked"]
 
 
-def test_the_lockout_component_exists_only_when_a_campaign_needs_it():
-    class Ctx:
+async def test_the_lockout_hook_follows_the_config_in_force(db):
+    class Engine:
         def __init__(self, config):
-            self.config, self.db, self.engine = config, None, None
+            self.config, self.tx_hooks = config, []
 
-    assert lockout_component(Ctx(parse_config(CONFIG, require_secret=False))) is not None
-    plain = {**CONFIG, "campaigns": {"plain": CONFIG["campaigns"]["plain"]}}
-    assert lockout_component(Ctx(parse_config(plain, require_secret=False))) is None
+    plain = parse_config({**CONFIG, "campaigns": {"insure": CONFIG["campaigns"]["plain"]}}, require_secret=False)
+    engine = Engine(plain)
+    component = lockout_component(type("Ctx", (), {"config": plain, "db": db, "engine": engine})())
+    await component.start()
+    assert len(engine.tx_hooks) == 1
+    async with db.write() as tx:
+        await tx.run(engine.tx_hooks[0], [ended("insure", Disposition.REJECTED, call_id="before")])
+    engine.config = parse_config(CONFIG, require_secret=False)  # a reload puts "insure" under cn-insurance
+    async with db.write() as tx:
+        await tx.run(engine.tx_hooks[0], [ended("insure", Disposition.REJECTED, call_id="after")])
+    await component.stop()
+    assert engine.tx_hooks == []
+    sources = [r["source"] for r in await db.fetchall("SELECT source FROM dnc_entries")]
+    assert sources == ["lockout:cn-insurance/refusal-lockout:call:after"]
 
 
 async def _person(db: Database, contact: int, debt: str | None, numbers: list[str], attempts: dict[str, list[float]]):
