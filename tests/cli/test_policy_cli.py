@@ -76,7 +76,7 @@ TUE_EVENING_NY = "2026-06-02T20:30:00-04:00"
 
 @pytest.mark.parametrize(("presets", "number", "at", "rule", "cites"), [
     (["us-states"], "+13055550123", TUE_EVENING_NY, "window.hours",
-     "outside 08:00–20:00 in Florida (Fla. Stat. 501.059; preset us-states)"),
+     "outside 08:00–20:00 in Florida (Fla. Stat. 501.059), preset us-states"),
     (["us-states"], "+14055550123", "2026-06-02T20:30:00-05:00", "window.hours", "in Oklahoma (15 Okla. Stat. 775C.4"),
     (["us-states"], "+13055550123", "2026-06-02T12:00:00-04:00", "preset.consent",
      "consent required in Florida (Fla. Stat. 501.059(8)(a)"),

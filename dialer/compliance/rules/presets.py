@@ -26,7 +26,7 @@ ABANDON_RATE = "preset.abandon_rate"
 
 
 def _where(applied: Applied[Any]) -> str:
-    return f"in {applied.place} ({applied.cite}; preset {applied.preset.name})"
+    return f"in {applied.place} ({applied.cite}), preset {applied.preset.name}"
 
 
 def _period(hours: float) -> str:

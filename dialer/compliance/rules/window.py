@@ -183,8 +183,8 @@ class HoursRule:
         cited = _closing_preset(assessment, local)
         if cited is not None:
             detail = (
-                f"outside {_day_hours(cited.rule.hours.window, local.weekday())} in {cited.place} ({cited.cite}; "
-                f"preset {cited.preset.name}): local {local:%a %H:%M} in {outside.zone}{_zones_note(assessment)}; "
+                f"outside {_day_hours(cited.rule.hours.window, local.weekday())} in {cited.place} ({cited.cite}), "
+                f"preset {cited.preset.name}: local {local:%a %H:%M} in {outside.zone}{_zones_note(assessment)}; "
                 f"{when}"
             )
             return RuleResult(self.id, Verdict.BLOCK, detail, retry_at=retry_at)

@@ -60,7 +60,7 @@ SUN = (2026, 6, 7)
 
 US_STATES = [
     Case("fl-after-8pm", STATES, FL, local(NY_TZ, *TUE, 20, 0), "window.hours", "block",
-         "outside 08:00–20:00 in Florida (Fla. Stat. 501.059; preset us-states)"),
+         "outside 08:00–20:00 in Florida (Fla. Stat. 501.059), preset us-states"),
     Case("fl-before-8pm", STATES, FL, local(NY_TZ, *TUE, 19, 59), "window.hours", "allow"),
     Case("fl-before-8am", STATES, FL, local(NY_TZ, *TUE, 7, 59), "window.hours", "block", "in Florida"),
     Case("fl-at-8am", STATES, FL, local(NY_TZ, *TUE, 8, 0), "window.hours", "allow"),
@@ -84,7 +84,7 @@ US_STATES = [
     Case("ny-federal-hours-only", STATES, NY, local(NY_TZ, *TUE, 20, 30), "window.hours", "allow"),
     Case("ny-after-9pm-federal", STATES, NY, local(NY_TZ, *TUE, 21, 0), "window.hours", "block", "(US preset)"),
     Case("fl-fourth-call-in-24h", STATES, FL, local(NY_TZ, *TUE, 12, 0), "preset.cap", "block",
-         "in Florida (Fla. Stat. 501.059(8)(b); preset us-states)", attempts_h_ago=(1, 5, 23)),
+         "in Florida (Fla. Stat. 501.059(8)(b)), preset us-states", attempts_h_ago=(1, 5, 23)),
     Case("fl-third-call-in-24h", STATES, FL, local(NY_TZ, *TUE, 12, 0), "preset.cap", "allow",
          attempts_h_ago=(1, 5, 25)),
     Case("ok-fourth-call-in-24h", STATES, OK, local(CHI, *TUE, 12, 0), "preset.cap", "block", "in Oklahoma",
@@ -101,7 +101,7 @@ SH = "Asia/Shanghai"
 INSURANCE = ("cn-insurance",)
 CN_INSURANCE = [
     Case("cn-9pm", INSURANCE, CN, local(SH, *TUE, 21, 0), "window.hours", "block",
-         "outside 09:00–21:00 in China (NFRA insurance telesales rules (no calls 21:00-09:00); preset cn-insurance)",
+         "outside 09:00–21:00 in China (NFRA insurance telesales rules (no calls 21:00-09:00)), preset cn-insurance",
          override=True),
     Case("cn-before-9pm", INSURANCE, CN, local(SH, *TUE, 20, 59), "window.hours", "allow", override=True),
     Case("cn-before-9am", INSURANCE, CN, local(SH, *TUE, 8, 59), "window.hours", "block", "in China", override=True),
@@ -113,13 +113,13 @@ CN_INSURANCE = [
 US_DEBT = ("us-debt-collection",)
 DEBT = [
     Case("debt-eighth-call-in-7-days", US_DEBT, NY, local(NY_TZ, *TUE, 12, 0), "preset.cap", "block",
-         "12 CFR 1006.14(b)(2)(i); preset us-debt-collection", debt_attempts_h_ago=(1, 20, 40, 60, 80, 100, 167)),
+         "12 CFR 1006.14(b)(2)(i)), preset us-debt-collection", debt_attempts_h_ago=(1, 20, 40, 60, 80, 100, 167)),
     Case("debt-seventh-call-in-7-days", US_DEBT, NY, local(NY_TZ, *TUE, 12, 0), "preset.cap", "allow",
          debt_attempts_h_ago=(1, 20, 40, 60, 80, 169)),
     Case("debt-lead-without-debt-id", US_DEBT, NY, local(NY_TZ, *TUE, 12, 0), "preset.cap", "block",
          "the lead has no debt_id attribute"),
     Case("debt-9pm", US_DEBT, NY, local(NY_TZ, *TUE, 21, 0), "window.hours", "block",
-         "in the US (12 CFR 1006.6(b)(1)(i); preset us-debt-collection)"),
+         "in the US (12 CFR 1006.6(b)(1)(i)), preset us-debt-collection"),
     Case("debt-sunday-morning", US_DEBT, NY, local(NY_TZ, *SUN, 8, 0), "window.hours", "allow"),
 ]
 
@@ -127,7 +127,7 @@ GB = "+442079460123"
 OFCOM = ("gb-ofcom",)
 GB_OFCOM = [
     Case("gb-abandoned-71h-ago", OFCOM, GB, local("Europe/London", *TUE, 12, 0), "preset.abandoned", "block",
-         "no new call for 72 h in the UK (Ofcom persistent misuse policy, A1.39; preset gb-ofcom)", abandoned_h_ago=71),
+         "no new call for 72 h in the UK (Ofcom persistent misuse policy, A1.39), preset gb-ofcom", abandoned_h_ago=71),
     Case("gb-abandoned-72h-ago", OFCOM, GB, local("Europe/London", *TUE, 12, 0), "preset.abandoned", "allow",
          abandoned_h_ago=72),
     # Across the UK spring change (29 Mar) 72 hours are 72 real hours, not three wall-clock days.
