@@ -31,6 +31,7 @@ from dialer.ami.client import AmiClient, AmiSettings
 from dialer.ami.errors import AmiLoginError
 from dialer.clock import Clock, SystemClock
 from dialer.compliance.live import LiveCompliance
+from dialer.compliance.lockout import lockout_component
 from dialer.config import Config, ConfigError, load_config
 from dialer.crm.component import crm_component
 from dialer.engine import Engine
@@ -122,7 +123,8 @@ def _store_failure(exc: StoreError) -> StartError:
 def component_factories() -> list[ComponentFactory]:
     """Every optional part of the daemon; a factory returns None when its feature is off."""
     # MQTT starts before (so stops after) the parts whose alerts it publishes.
-    return [metrics_component, mqtt_component, recordings_component, crm_component, sms_component]
+    return [metrics_component, mqtt_component, recordings_component, crm_component, sms_component,
+            lockout_component]
 
 
 class Daemon:

@@ -25,6 +25,7 @@ from dialer.ami.originate import OriginateRequest, build_channel
 from dialer.clock import Clock, to_datetime
 from dialer.compliance import AbandonStats, Channel, Decision, Gate, GateRequest, abandon_headroom
 from dialer.compliance.holds import CampaignHolds
+from dialer.compliance.preset_catalog import needs_debt_history
 from dialer.config.models import CampaignConfig, Config, PacingConfig
 from dialer.events import CallEvent, EventHook, TxHook
 from dialer.ids import readable_token
@@ -33,7 +34,7 @@ from dialer.outcome import Disposition
 from dialer.pacer import Pacer, abandon_slowdown
 from dialer.pbxrecord import PbxRecord, RecordedCall, recorded_call
 from dialer.retry import LeadStep, next_step
-from dialer.store import Database, Tx
+from dialer.store import Database, Tx, debts
 from dialer.store import calls as store
 from dialer.store import compliance as compliance_store
 from dialer.store import pbx_record as record_store
@@ -504,6 +505,8 @@ class Engine:
                 await sync(tx)
             numbers = [lead.number for lead in due]
             histories = await store.number_histories(tx, numbers, now)
+            if policy.presets and needs_debt_history(policy.presets, self.config.preset_catalog()):
+                histories = await debts.with_debts(tx, histories, now)  # Regulation F counts per debt
             consents = await compliance_store.consents_for(tx, numbers)
             for lead in due:
                 number = PhoneNumber(lead.number, lead.region, NumberType(lead.number_type), lead.zones)

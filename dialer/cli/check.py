@@ -7,6 +7,7 @@ attempt history, consents and abandon counts it reads from the store before dial
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import json
 import time
@@ -33,15 +34,18 @@ from dialer.clock import SystemClock, to_datetime
 from dialer.compliance import Decision, Gate, GateRequest, NumberHistory, explain, scrub_counts
 from dialer.compliance.factory import default_rules
 from dialer.compliance.live import LiveCompliance
+from dialer.compliance.preset_catalog import needs_debt_history
 from dialer.compliance.rules.abandon import ABANDON_RATE
 from dialer.compliance.rules.caller_id import CALLER_ID
 from dialer.compliance.rules.number import screen_number
+from dialer.compliance.rules.presets import ABANDON_RATE as PRESET_ABANDON_RATE
 from dialer.config import Config
 from dialer.numbers import NumberType, PhoneNumber
 from dialer.store import compliance as store
+from dialer.store import debts
 
 # Rules about a campaign rather than a number: `check` without --campaign does not run them.
-CAMPAIGN_RULES = frozenset({CALLER_ID, ABANDON_RATE})
+CAMPAIGN_RULES = frozenset({CALLER_ID, ABANDON_RATE, PRESET_ABANDON_RATE})
 SCRUB_BATCH = 2000
 
 
@@ -61,7 +65,8 @@ def register(app: typer.Typer) -> None:
 def _gate(live: LiveCompliance, campaign: str | None) -> Gate:
     if campaign is not None:
         return live.gate
-    return Gate([r for r in default_rules(live.index) if r.id not in CAMPAIGN_RULES], floor=live.floor())
+    rules = default_rules(live.index, live.config.preset_catalog())
+    return Gate([r for r in rules if r.id not in CAMPAIGN_RULES], floor=live.floor())
 
 
 def _request(live: LiveCompliance, campaign: str | None, raw: str, region: str, number: PhoneNumber | None,
@@ -119,6 +124,10 @@ async def _check(config: Config, raw: str, campaign: str | None, region: str, no
         number = screened if isinstance(screened, PhoneNumber) else None
         async with db.read() as tx:
             facts = await store.gate_facts(tx, [number.e164] if number else [], campaign, now)
+            presets = live.policy_for(campaign).presets
+            if number is not None and presets and needs_debt_history(presets, config.preset_catalog()):
+                histories = {number.e164: facts.histories.get(number.e164, NumberHistory())}
+                facts = dataclasses.replace(facts, histories=await debts.with_debts(tx, histories, now))
     request = _request(live, campaign, raw, region, number, facts)
     return _gate(live, campaign).check(request, to_datetime(now), explain=True)
 
@@ -223,6 +232,9 @@ async def _scrub(config: Config, campaign: str, now: float, all_leads: bool,
                     break
                 last = rows[-1]["number"]
                 facts = await store.gate_facts(tx, [r["number"] for r in rows], campaign, now)
+                presets = live.policy_for(campaign).presets
+                if presets and needs_debt_history(presets, config.preset_catalog()):
+                    facts = dataclasses.replace(facts, histories=await debts.with_debts(tx, facts.histories, now))
             batch = []
             for row in rows:
                 number = PhoneNumber(row["number"], row["region"], NumberType(row["number_type"]),

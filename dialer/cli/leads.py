@@ -99,7 +99,8 @@ def import_leads(
         fail(f"--list {list_name!r}: use letters, digits, '.', '_' or '-'", 2)
     hints = tuple(dict.fromkeys((*resolved.compliance.allowed_countries, *HINT_REGIONS)))
     options = ImportOptions(default_region=default_region, number_column=number_column, duplicates=duplicates,
-                            strict=strict, list_name=list_name, actor=actor(), hint_regions=hints)
+                            strict=strict, list_name=list_name, actor=actor(), hint_regions=hints,
+                            required_attributes=resolved.required_lead_attributes(campaign))
     # An import allocates millions of small objects that all live until the end: the cyclic GC
     # would rescan them again and again (measured: a third of the import's time) for nothing.
     gc.disable()

@@ -182,7 +182,7 @@ class LiveCompliance:
         return policy
 
     def _build_gate(self) -> Gate:
-        return build_gate(self.floor(), self.index)
+        return build_gate(self.floor(), self.index, catalog=self.config.preset_catalog())
 
     def _set_gate(self) -> None:
         self._floor = None

@@ -53,6 +53,10 @@ class NumberHistory:
 
     attempt_times: tuple[float, ...] = ()  # start times (unix s) of attempts in the last 7 days
     last_abandoned_at: float | None = None
+    # For presets that cap calls per debt (Regulation F): the lead's `debt_id` attribute and the
+    # start times of the last 7 days' attempts about that debt (to any of the debtor's numbers).
+    debt_id: str | None = None
+    debt_attempt_times: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -70,6 +70,11 @@ class CompliancePolicy(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    # presets (dialer/compliance/presets/): named presets whose rules apply where they cover the number
+    presets: tuple[str, ...] = Field(
+        default=(), description="policy presets the campaign is under, e.g. [\"us-states\", \"cn-insurance\"]; "
+        "their rules add to the country presets, the strictest wins"
+    )
     # number
     allowed_countries: tuple[str, ...] = Field(
         default=(), description="ISO region codes a campaign may call; empty = any country"
@@ -131,6 +136,12 @@ class CompliancePolicy(BaseModel):
                 raise ValueError(f"{region!r} is not an ISO 3166 region code")
         return tuple(sorted({r.upper() for r in value}))
 
+    @field_validator("presets")
+    @classmethod
+    def _preset_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        # Known names are checked at config load (a user's preset folder may add some).
+        return tuple(sorted(set(value)))
+
     @field_validator("blocked_number_types")
     @classmethod
     def _known_types(cls, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -163,6 +174,7 @@ def _narrower_countries(base: tuple[str, ...], other: tuple[str, ...]) -> tuple[
 
 
 _MERGES: dict[str, _Merge] = {
+    "presets": lambda a, b: tuple(sorted(set(a) | set(b))),  # one more preset only adds rules
     "allowed_countries": _narrower_countries,
     "blocked_number_types": lambda a, b: tuple(sorted(set(a) | set(b))),
     "registry_max_age_days": min,
@@ -196,6 +208,9 @@ def tighten(base: CompliancePolicy, policy: CompliancePolicy) -> CompliancePolic
 
 def narrow(base: CompliancePolicy, overrides: Mapping[str, Any]) -> CompliancePolicy:
     """A campaign's policy: `base` with `overrides`; raises PolicyError if any override loosens `base`."""
+    if isinstance(overrides.get("presets"), list | tuple):
+        # A campaign's presets add to the global ones: naming one more preset can only narrow.
+        overrides = {**overrides, "presets": (*base.presets, *overrides["presets"])}
     try:
         candidate = CompliancePolicy(**{**base.model_dump(), **overrides})
     except ValidationError as exc:

@@ -1,8 +1,8 @@
-"""Calling windows: allowed local hours per day of week, and the per-country presets.
+"""Calling windows: allowed local hours per day of week.
 
-A window is what the law (or the campaign) allows in the callee's local time. The presets encode
-each country's rule, or a conservative choice where the law sets no hours; a campaign can only
-narrow them unless it sets `override_country_hours` explicitly (see `policy.py`).
+A window is what the law (or the campaign) allows in the callee's local time. The per-country
+presets are data files (`dialer/compliance/presets/`, read by `preset_catalog`); a campaign can
+only narrow them unless it sets `override_country_hours` explicitly (see `policy.py`).
 """
 
 from __future__ import annotations
@@ -144,83 +144,3 @@ class WeeklyWindow:
             day: tuple(f"{format_minutes(s)}-{format_minutes(e)}" for s, e in hours)
             for day, hours in zip(WEEKDAYS, self.days, strict=True)
         }
-
-
-@dataclass(frozen=True, slots=True)
-class CountryPreset:
-    """A country's calling window and where it comes from."""
-
-    window: WeeklyWindow
-    source: str
-
-
-def _w(*runs: tuple[str, str]) -> WeeklyWindow:
-    """Compose a window from (days, hours) runs such as ("mon-fri", "09:00-20:00")."""
-    window = WeeklyWindow(((),) * 7)
-    for days, hours in runs:
-        window = window.union(WeeklyWindow.uniform(hours, days))
-    return window
-
-
-# Where a country's law sets calling hours, the preset is that law; where it sets none, the preset
-# is a conservative choice (weekday business hours, short or no weekends) and says so. All times
-# are the callee's local time. Holidays are handled separately (`skip_holidays`).
-PRESETS: dict[str, CountryPreset] = {
-    "US": CountryPreset(
-        _w(("mon-sun", "08:00-21:00")),
-        "TCPA 47 CFR 64.1200(c)(1) and TSR 16 CFR 310.4(c)(1): no calls before 8 a.m. or after 9 p.m. local",
-    ),
-    "CA": CountryPreset(
-        _w(("mon-fri", "09:00-21:30"), ("sat-sun", "10:00-18:00")),
-        "CRTC Unsolicited Telecommunications Rules (telemarketing): weekdays 9:00-21:30, "
-        "weekends 10:00-18:00",
-    ),
-    "GB": CountryPreset(
-        _w(("mon-fri", "09:00-20:00"), ("sat", "09:00-17:00")),
-        "no statutory hours (PECR and Ofcom's persistent-misuse policy regulate consent and abandoned "
-        "calls, not hours): conservative weekday/Saturday hours, no Sundays",
-    ),
-    "DE": CountryPreset(
-        _w(("mon-fri", "09:00-20:00"), ("sat", "09:00-18:00")),
-        "no statutory hours (UWG s. 7 requires prior consent for consumer calls): conservative hours, "
-        "no Sundays (Sonn- und Feiertagsruhe)",
-    ),
-    "FR": CountryPreset(
-        _w(("mon-fri", "10:00-13:00"), ("mon-fri", "14:00-20:00")),
-        "Code de la consommation art. D223-9 (decret 2022-1313): Mon-Fri 10:00-13:00 and 14:00-20:00, "
-        "never on weekends or public holidays",
-    ),
-    "IN": CountryPreset(
-        _w(("mon-sun", "09:00-21:00")),
-        "TRAI Telecom Commercial Communications Customer Preference Regulations: no commercial "
-        "communication between 21:00 and 09:00",
-    ),
-    "AU": CountryPreset(
-        _w(("mon-fri", "09:00-20:00"), ("sat", "09:00-17:00")),
-        "Telecommunications (Telemarketing and Research Calls) Industry Standard 2017: weekdays "
-        "9:00-20:00, Saturday 9:00-17:00, no Sunday or national public holiday calls",
-    ),
-    "BR": CountryPreset(
-        _w(("mon-fri", "09:00-18:00")),
-        "no federal hours; state laws differ (e.g. RJ Lei 7.853/2018 and CE Lei 16.836/2019: Mon-Fri "
-        "08:00-18:00, no weekends or holidays): conservative intersection, Mon-Fri 09:00-18:00",
-    ),
-    "CN": CountryPreset(
-        _w(("mon-fri", "09:00-18:00")),
-        "no national statutory calling hours: conservative weekday business hours",
-    ),
-}
-
-# US federal rules (TCPA/TSR) apply in the territories, which phonenumbers reports as own regions.
-PRESET_ALIASES: dict[str, str] = {"PR": "US", "GU": "US", "VI": "US", "AS": "US", "MP": "US"}
-
-DEFAULT_PRESET = CountryPreset(
-    _w(("mon-sat", "09:00-20:00")),
-    "no preset for this country: conservative default, Mon-Sat 09:00-20:00",
-)
-
-
-def preset_for(region: str) -> CountryPreset:
-    """The calling-window preset for an ISO region code (conservative default when unknown)."""
-    region = region.upper()
-    return PRESETS.get(PRESET_ALIASES.get(region, region), DEFAULT_PRESET)

@@ -17,9 +17,12 @@ import phonenumbers
 from pydantic import ValidationError
 
 from dialer.compliance.policy import CompliancePolicy
+from dialer.compliance.preset_catalog import PresetCatalog, PresetError, preset_for
+from dialer.compliance.preset_model import RecordingRule, RetentionRule
 from dialer.compliance.rules.caller_id import CallerIdError, parse_caller_id
-from dialer.compliance.windows import WEEKDAYS, DayHours, WeeklyWindow, preset_for
+from dialer.compliance.windows import WEEKDAYS, DayHours, WeeklyWindow
 from dialer.config.models import Config
+from dialer.recordings.config import campaign_settings
 
 REGIONS = frozenset(phonenumbers.SUPPORTED_REGIONS)
 # Codes people write that are not the ISO 3166 alpha-2 code phonenumbers uses.
@@ -124,16 +127,50 @@ def problems(config: Config, data: Mapping[str, Any]) -> list[str]:
         except CallerIdError as exc:
             found.append(f"campaigns.{name}.caller_id: {exc.reason}; every call of the campaign would be "
                          "blocked (write '\"Name\" <+14155550100>' or a bare number)")
-    found += _hours_problems(config, data)
+    try:
+        catalog = config.preset_catalog()
+    except PresetError as exc:
+        return [*found, f"presets.dir: {exc}"]
+    preset_found = _preset_problems(config, catalog)
+    return found + preset_found if preset_found else found + _hours_problems(config, data, catalog)
+
+
+def _preset_problems(config: Config, catalog: PresetCatalog) -> list[str]:
+    """Unknown preset names, and campaigns whose recording settings a preset forbids."""
+    found = [f"compliance.presets: unknown preset {name!r} (known: {', '.join(catalog.names())}; "
+             "`dialer policy list` shows them)" for name in config.compliance.presets if name not in catalog.presets]
+    for name, campaign in config.campaigns.items():
+        own = campaign.compliance.get("presets", ())
+        for unknown in [p for p in own if isinstance(p, str) and p not in catalog.presets] if isinstance(
+                own, list | tuple) else ():
+            found.append(f"campaigns.{name}.compliance.presets: unknown preset {unknown!r} (known: "
+                         f"{', '.join(catalog.names())}; `dialer policy list` shows them)")
+    if found:
+        return found
+    for name, campaign in config.campaigns.items():
+        if campaign.kind != "call":
+            continue
+        presets = config.compliance_for(name).presets
+        enabled, retention, _ = campaign_settings(config.recordings, campaign.recordings)
+        for recorded in catalog.campaign_rules(presets, RecordingRule):
+            if not enabled:
+                found.append(f"campaigns.{name}.recordings.enabled: preset {recorded.place} requires every call "
+                             f"recorded ({recorded.cite}); set [recordings] enabled = true and do not turn it off "
+                             "for this campaign")
+        for kept in catalog.campaign_rules(presets, RetentionRule):
+            if retention < kept.rule.days:
+                found.append(f"campaigns.{name}.recordings.retention_days: {retention} days is shorter than the "
+                             f"{kept.rule.days} days preset {kept.place} keeps recordings ({kept.cite}); "
+                             f"set retention_days = {kept.rule.days} or more")
     return found
 
 
-def _hours_problems(config: Config, data: Mapping[str, Any]) -> list[str]:
+def _hours_problems(config: Config, data: Mapping[str, Any], catalog: PresetCatalog) -> list[str]:
     found: list[str] = []
     policy = config.compliance
     regions = policy.allowed_countries or tuple(sorted({c.default_region for c in config.campaigns.values()})) or (
         "US",)
-    found += _outside_presets("compliance.calling_hours", policy, regions)
+    found += _outside_presets("compliance.calling_hours", policy, regions, catalog)
     raw_campaigns = data.get("campaigns") if isinstance(data.get("campaigns"), Mapping) else {}
     for name, campaign in config.campaigns.items():
         raw = raw_campaigns.get(name, {}) if isinstance(raw_campaigns, Mapping) else {}
@@ -142,16 +179,17 @@ def _hours_problems(config: Config, data: Mapping[str, Any]) -> list[str]:
             continue  # the global policy's hours, checked above
         own = config.compliance_for(name)
         found += _outside_presets(f"campaigns.{name}.compliance.calling_hours", own,
-                                  own.allowed_countries or (campaign.default_region,))
+                                  own.allowed_countries or (campaign.default_region,), catalog)
     return found
 
 
-def _outside_presets(key: str, policy: CompliancePolicy, regions: tuple[str, ...]) -> list[str]:
+def _outside_presets(key: str, policy: CompliancePolicy, regions: tuple[str, ...],
+                     catalog: PresetCatalog) -> list[str]:
     if policy.calling_hours is None or policy.override_country_hours:
         return []
     hours = policy.calling_hours.window
     for region in regions:
-        preset = preset_for(region).window
+        preset = preset_for(region, catalog).window
         excess = subtract(hours, preset)
         if not excess.is_empty:
             return [f"{key}: opens outside the {region} preset ({preset.describe()}): {excess.describe()}; the "

@@ -91,11 +91,11 @@ def parse_config(
             problems += [f"campaigns.{name}.compliance.{key}: {reason}" for key, reason in exc.problems]
     if problems:
         raise ConfigError(source, problems)
+    if base_dir is not None:
+        config = relative_to(config, base_dir)  # before the preset folder is read
     problems = checks.problems(config, data)
     if problems:
         raise ConfigError(source, problems)
-    if base_dir is not None:
-        config = relative_to(config, base_dir)
     if require_secret:
         env = os.environ if environ is None else environ
         secret = resolve_ami_secret(config, env, source)

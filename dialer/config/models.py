@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from dialer.compliance.policy import CompliancePolicy, narrow
+from dialer.compliance.preset_catalog import PresetCatalog, catalog_for, needs_debt_history
 from dialer.compliance.settings import DncConfig
 from dialer.crm.config import CallbackPolicy
 from dialer.mqtt.config import MqttConfig
@@ -137,6 +138,12 @@ class DialingConfig(_Strict):
     channel_vars: tuple[str, ...] = ("DIALER_CALL_ID", "DIALER_CAMPAIGN")
 
 
+class PresetsConfig(_Strict):
+    """Where a user keeps their own policy preset files (added to the built-in ones)."""
+
+    dir: Path | None = Field(default=None, description="a folder of *.toml preset files; relative to the config")
+
+
 class CampaignConfig(_Strict):
     """One campaign: where its calls (or messages) go and how it is paced, retried and gated."""
 
@@ -193,6 +200,7 @@ class Config(_Strict):
     dialing: DialingConfig = DialingConfig()
     retry: RetryConfig = RetryConfig()
     compliance: CompliancePolicy = CompliancePolicy()
+    presets: PresetsConfig = PresetsConfig()
     dnc: DncConfig = DncConfig()
     trunks: dict[str, TrunkConfig] = Field(default_factory=dict)
     campaigns: dict[str, CampaignConfig] = Field(default_factory=dict)
@@ -233,6 +241,17 @@ class Config(_Strict):
         """The campaign's retry rules, or the global ones."""
         own = self.campaigns[campaign].retry if campaign in self.campaigns else None
         return own or self.retry
+
+    def preset_catalog(self) -> PresetCatalog:
+        """The built-in presets and the user's (`[presets] dir`), loaded once; PresetError if unusable."""
+        return catalog_for(() if self.presets.dir is None else (self.presets.dir,))
+
+    def required_lead_attributes(self, campaign: str) -> tuple[str, ...]:
+        """Attributes every lead of the campaign must carry for its presets (per-debt caps: debt_id)."""
+        if campaign not in self.campaigns:
+            return ()
+        presets = self.compliance_for(campaign).presets
+        return ("debt_id",) if presets and needs_debt_history(presets, self.preset_catalog()) else ()
 
     def compliance_for(self, campaign: str | None) -> CompliancePolicy:
         """The global compliance policy narrowed by the campaign's overrides.

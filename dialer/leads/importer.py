@@ -61,6 +61,8 @@ class ImportOptions:
     actor: str = ""
     hint_regions: tuple[str, ...] = HINT_REGIONS
     workers: int | None = None
+    # Attribute columns every row must fill, e.g. ("debt_id",) for a campaign whose preset caps per debt.
+    required_attributes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,8 +126,8 @@ def _bad_number(row: LeadRow, region: str, reason: str, hint: str | None) -> Bad
     return BadRow(row.line, "number", reason, tuple(row.record))
 
 
-def _prepare_chunk(chunk: RecordChunk, columns: ColumnMap, default_region: str,
-                   hint_regions: tuple[str, ...]) -> tuple[int, list[tuple[Any, ...] | BadRow]]:
+def _prepare_chunk(chunk: RecordChunk, columns: ColumnMap, default_region: str, hint_regions: tuple[str, ...],
+                   required: tuple[str, ...] = ()) -> tuple[int, list[tuple[Any, ...] | BadRow]]:
     """Parse a chunk of CSV records, normalise each row's number, build its record.
 
     Returns how many rows the chunk had and, in file order, a record (as a plain tuple in Record's
@@ -133,11 +135,11 @@ def _prepare_chunk(chunk: RecordChunk, columns: ColumnMap, default_region: str,
     busy thread) or the BadRow saying what is wrong with it.
     """
     rows = parse_chunk(chunk, columns)
-    return len(rows), _normalise_rows(rows, default_region, hint_regions)
+    return len(rows), _normalise_rows(rows, default_region, hint_regions, required)
 
 
-def _normalise_rows(rows: Sequence[LeadRow | BadRow], default_region: str,
-                    hint_regions: tuple[str, ...]) -> list[tuple[Any, ...] | BadRow]:
+def _normalise_rows(rows: Sequence[LeadRow | BadRow], default_region: str, hint_regions: tuple[str, ...],
+                    required: tuple[str, ...] = ()) -> list[tuple[Any, ...] | BadRow]:
     out: list[tuple[Any, ...] | BadRow] = []
     cache: dict[tuple[str, str], PhoneNumber | tuple[str, str | None]] = {}
     hints = _HINTS_PER_CHUNK
@@ -146,6 +148,11 @@ def _normalise_rows(rows: Sequence[LeadRow | BadRow], default_region: str,
             out.append(row)
             continue
         line, raw, region, name, priority, attributes, _record = row
+        missing = next((a for a in required if not str(attributes.get(a, "")).strip()), None)
+        if missing is not None:
+            out.append(BadRow(line, missing, f"empty; the campaign's preset needs a {missing} on every lead (add a "
+                              f"{missing} column)", tuple(row.record)))
+            continue
         key = (raw, region or default_region)
         number = cache.get(key)
         if number is None:
@@ -173,9 +180,9 @@ class _Workers:
     """Runs `_prepare_chunk` on chunks in worker processes (or inline for small files)."""
 
     def __init__(self, workers: int, columns: ColumnMap, default_region: str, hint_regions: tuple[str, ...],
-                 on_done: Callable[[int], None] | None) -> None:
+                 on_done: Callable[[int], None] | None, required: tuple[str, ...] = ()) -> None:
         self._workers = workers
-        self._args = (columns, default_region, hint_regions)
+        self._args = (columns, default_region, hint_regions, required)
         self._on_done = on_done
         self._pool: ProcessPoolExecutor | None = None
         self._done = 0
@@ -310,7 +317,7 @@ async def import_file(
     list_name = _list_name(options, source.label)
     parts: queue.Queue[Part | BaseException | None] = queue.Queue(maxsize=8)
     with _Workers(_worker_count(source.path, options.workers), columns, options.default_region,
-                  options.hint_regions, on_normalised) as pool:
+                  options.hint_regions, on_normalised, options.required_attributes) as pool:
         stop = threading.Event()
         reader = threading.Thread(target=_feed, name="import-reader", daemon=True,
                                   args=(parts, stop, source.path, start, pool, on_read))
@@ -348,7 +355,8 @@ async def import_rows(db: Database, campaign_id: str, leads: Sequence[LeadInput]
     """Import leads given as data (numbers in any form) through the same rules and writes as a file."""
     rows = [LeadRow(i + 1, lead.number, lead.region, lead.name, lead.priority, dict(lead.attributes),
                     (lead.number,)) for i, lead in enumerate(leads)]
-    items = await asyncio.to_thread(_normalise_rows, rows, options.default_region, options.hint_regions)
+    items = await asyncio.to_thread(_normalise_rows, rows, options.default_region, options.hint_regions,
+                                    options.required_attributes)
     tally = _Tally(options.duplicates, None)
     list_name = options.list_name or source or "rows"
 

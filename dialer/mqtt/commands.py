@@ -395,7 +395,8 @@ class CommandHandler:
             raise CommandRefused(errors)
         leads = [LeadInput(lead.number, lead.region, lead.name, lead.priority, dict(lead.attributes))
                  for lead in command.leads]
-        options = ImportOptions(region, actor="mqtt", list_name="mqtt")
+        options = ImportOptions(region, actor="mqtt", list_name="mqtt",
+                                required_attributes=self.ctx.engine.config.required_lead_attributes(command.campaign))
         report = await import_rows(self.ctx.db, command.campaign, leads, options, self.ctx.clock.now(),
                                    source=f"mqtt request {command.request_id}")
         assert report.result is not None  # not strict: an import of rows is never refused

@@ -43,7 +43,7 @@ from dialer.recordings.files import (
     storage_error,
 )
 from dialer.recordings.paths import UnsafePath, archive_relative, spool_relative
-from dialer.recordings.retention import purge
+from dialer.recordings.retention import purge, required_by_preset
 from dialer.recordings.wavcheck import WavFacts, inspect, inspect_file
 from dialer.store import Database, StoreError
 from dialer.tasks import PartTasks
@@ -301,7 +301,7 @@ class Archiver:
             self.engine.alert(
                 kind or f"recording_{result.status}",
                 mask_text(f"recording of call {row.call_id} (campaign {row.campaign_id}) {what}: "
-                          f"{result.problem}{kept}"),
+                          f"{result.problem}{kept}{required_by_preset(self.engine.config, row.campaign_id)}"),
                 call_id=row.call_id, campaign=row.campaign_id, path=mask_text(result.path or row.source_path),
             )
 

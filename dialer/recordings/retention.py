@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from dialer.compliance.preset_model import RecordingRule, RetentionRule
 from dialer.config import Config
 from dialer.recordings import removal, store
 from dialer.recordings.config import RecordingsConfig, campaign_settings
@@ -41,9 +42,36 @@ class PurgeReport:
 
 
 def retention_days(config: Config, campaign: str) -> int:
-    """The campaign's retention; the global one for a campaign no longer in the config."""
+    """The campaign's retention, never shorter than its presets' minimum (cn-insurance: 5 years).
+
+    A campaign no longer in the config has the global retention, but no shorter than the longest
+    minimum of any preset the config still names: the purge cannot tell which presets it was under.
+    """
     own = config.campaigns[campaign].recordings if campaign in config.campaigns else None
-    return campaign_settings(config.recordings, own)[1]
+    days = campaign_settings(config.recordings, own)[1]
+    return max(days, preset_minimum_days(config, campaign))
+
+
+def preset_minimum_days(config: Config, campaign: str) -> int:
+    """The longest recording retention the campaign's presets demand (0 when none does)."""
+    if campaign in config.campaigns:
+        presets: tuple[str, ...] = config.compliance_for(campaign).presets
+    else:
+        presets = tuple(sorted({p for name in config.campaigns for p in config.compliance_for(name).presets}
+                               | set(config.compliance.presets)))
+    if not presets:
+        return 0
+    rules = config.preset_catalog().campaign_rules(presets, RetentionRule)
+    return max((applied.rule.days for applied in rules), default=0)
+
+
+def required_by_preset(config: Config, campaign: str) -> str:
+    """"; preset NAME requires every call recorded (SECTION)" for a campaign under such a preset, else ""."""
+    if campaign not in config.campaigns:
+        return ""
+    presets = config.compliance_for(campaign).presets
+    rules = config.preset_catalog().campaign_rules(presets, RecordingRule) if presets else ()
+    return "".join(f"; preset {a.preset.name} requires every call recorded ({a.cite})" for a in rules)
 
 
 async def purge(db: Database, config: Config, now: float, *, dry_run: bool = False, actor: str = "dialer",

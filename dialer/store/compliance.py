@@ -121,6 +121,11 @@ async def add_dnc_entries(tx: Tx, entries: Sequence[NewDncEntry], stamp: ChangeS
     return added
 
 
+def add_dnc_in(conn: sqlite3.Connection, entries: Sequence[NewDncEntry], stamp: ChangeStamp) -> DncAdded:
+    """`add_dnc_entries` inside a transaction already open on `conn` (an engine tx hook)."""
+    return _add_dnc(conn, entries, stamp)
+
+
 def _add_dnc(conn: sqlite3.Connection, entries: Sequence[NewDncEntry], stamp: ChangeStamp) -> DncAdded:
     revision = _next_revision(conn)
     fresh: list[NewDncEntry] = []

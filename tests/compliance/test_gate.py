@@ -26,9 +26,9 @@ NOT_ALLOWED = "number contains characters that are not allowed in a dial string 
 
 STABLE_IDS = [
     "number.valid", "number.emergency", "number.type", "number.country", "dnc.erased", "dnc.optout", "dnc.internal",
-    "dnc.campaign", "dnc.registry", "consent", "dnc.registry_age", "caller_id", "abandon_rate",
-    "frequency.abandoned", "frequency.gap", "frequency.daily", "frequency.weekly", "window.holiday",
-    "window.hours",
+    "dnc.campaign", "dnc.registry", "consent", "preset.consent", "dnc.registry_age", "caller_id", "abandon_rate",
+    "preset.abandon_rate", "frequency.abandoned", "preset.abandoned", "frequency.gap", "frequency.daily",
+    "frequency.weekly", "preset.cap", "window.holiday", "window.hours",
 ]  # fmt: skip
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from dialer.compliance.windows import PRESETS, WeeklyWindow, WindowError, parse_range, preset_for
+from dialer.compliance.preset_catalog import builtin_catalog, preset_for
+from dialer.compliance.windows import WeeklyWindow, WindowError, parse_range
 
 
 def test_a_range_reads_as_minutes_after_midnight():
@@ -49,8 +50,8 @@ def test_overlapping_ranges_merge_so_equal_windows_compare_equal():
 
 
 def test_describe_folds_runs_of_equal_days():
-    assert PRESETS["AU"].window.describe() == "Mon–Fri 09:00–20:00; Sat 09:00–17:00"
-    assert PRESETS["FR"].window.describe() == "Mon–Fri 10:00–13:00, 14:00–20:00"
+    assert preset_for("AU").window.describe() == "Mon–Fri 09:00–20:00; Sat 09:00–17:00"
+    assert preset_for("FR").window.describe() == "Mon–Fri 10:00–13:00, 14:00–20:00"
 
 
 @pytest.mark.parametrize(
@@ -79,4 +80,6 @@ def test_country_presets(region, weekday, hhmm, is_open):
 
 
 def test_every_preset_names_its_source():
-    assert all(len(preset.source) > 20 for preset in PRESETS.values())
+    catalog = builtin_catalog()
+    regions = {region for name in catalog.names() for region in catalog.get(name).regions}
+    assert all(len(preset_for(region).source) > 20 for region in regions)

@@ -137,6 +137,7 @@ def test_every_relative_path_is_relative_to_the_config_file(tmp_path, monkeypatc
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
+    (tmp_path / "etc" / "rel" / "presets-dir").mkdir(parents=True)  # a preset folder is read at load
     config = parse_config(data, require_secret=False, base_dir=tmp_path / "etc")
     for path in paths:
         value: Any = config

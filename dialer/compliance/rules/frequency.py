@@ -15,7 +15,7 @@ GAP = "frequency.gap"
 ABANDONED = "frequency.abandoned"
 
 
-def _cap(
+def sliding_cap(
     rule: str, times: tuple[float, ...], now_s: float, window_s: float, limit: int, label: str
 ) -> RuleResult:
     """Block when `limit` attempts already lie in the sliding window; retry when enough age out."""
@@ -39,7 +39,7 @@ class DailyCapRule:
     def evaluate(self, request: GateRequest, number: PhoneNumber, now: datetime) -> RuleResult:
         """Count attempts in the 24 h before `now`."""
         policy = request.policy
-        return _cap(
+        return sliding_cap(
             self.id,
             request.history.attempt_times,
             now.timestamp(),
@@ -58,7 +58,7 @@ class WeeklyCapRule:
         """Count attempts in the 7 days before `now`."""
         policy = request.policy
         times = request.history.attempt_times
-        return _cap(self.id, times, now.timestamp(), 7 * DAY_S, policy.max_attempts_per_7d, "7 days")
+        return sliding_cap(self.id, times, now.timestamp(), 7 * DAY_S, policy.max_attempts_per_7d, "7 days")
 
 
 class GapRule:

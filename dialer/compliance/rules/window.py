@@ -20,16 +20,20 @@ from dialer.compliance.opening import (
     zone_calendars,
 )
 from dialer.compliance.policy import DAY_S, CompliancePolicy
-from dialer.compliance.windows import WeeklyWindow, preset_for
+from dialer.compliance.preset_catalog import Applied, PresetCatalog, builtin_catalog, preset_for
+from dialer.compliance.preset_model import WindowRule
+from dialer.compliance.windows import WeeklyWindow, format_minutes
 from dialer.numbers import PhoneNumber
 
 HOURS = "window.hours"
 HOLIDAY = "window.holiday"
 
 
-def effective_window(region: str, policy: CompliancePolicy) -> tuple[WeeklyWindow, str]:
-    """The hours that apply to a number of `region` under `policy`, and a short name for them."""
-    preset = preset_for(region)
+def effective_window(
+    region: str, policy: CompliancePolicy, catalog: PresetCatalog | None = None
+) -> tuple[WeeklyWindow, str]:
+    """The hours that apply to a number of `region` under `policy` (before named presets), and a name."""
+    preset = preset_for(region, catalog)
     hours = policy.calling_hours
     if hours is None:
         return preset.window, f"{region} preset"
@@ -60,20 +64,31 @@ class _Assessment:
     label: str
     closed: tuple[Closure, ...]
     problem: str | None = None  # set when the window cannot be checked at all
+    named: tuple[Applied[WindowRule], ...] = ()  # the named presets' windows inside `window`
 
 
-def _assess(request: GateRequest, number: PhoneNumber, ts: float) -> _Assessment:
+def _assess(request: GateRequest, number: PhoneNumber, ts: float, catalog: PresetCatalog) -> _Assessment:
     policy = request.policy
-    window, label = effective_window(number.region, policy)
+    window, label = effective_window(number.region, policy, catalog)
+    named = catalog.applicable(policy.presets, number, WindowRule) if policy.presets else ()
+    if named:  # the strictest wins: every window that applies narrows the hours
+        window = _narrowed(window, tuple(applied.rule.hours.window for applied in named))
     zones = number_zones(number)
     if not zones:
         problem = f"no time zone known for this {number.region} number: cannot check the calling window"
-        return _Assessment((), window, label, (), problem)
+        return _Assessment((), window, label, (), problem, named)
     try:
         calendars = _calendars(zones, number.region, policy.skip_holidays)
     except UnknownZoneError as exc:
-        return _Assessment((), window, label, (), f"{exc}: cannot check the calling window")
-    return _Assessment(calendars, window, label, tuple(closures(calendars, window, ts)))
+        return _Assessment((), window, label, (), f"{exc}: cannot check the calling window", named)
+    return _Assessment(calendars, window, label, tuple(closures(calendars, window, ts)), None, named)
+
+
+@lru_cache(maxsize=1024)
+def _narrowed(window: WeeklyWindow, others: tuple[WeeklyWindow, ...]) -> WeeklyWindow:
+    for other in others:
+        window = window.intersect(other)
+    return window
 
 
 @lru_cache(maxsize=4096)
@@ -95,17 +110,34 @@ def _zones_note(assessment: _Assessment) -> str:
     return "" if count == 1 else f" (one of {count} zones the number may be in)"
 
 
+def _closing_preset(assessment: _Assessment, local: datetime) -> Applied[WindowRule] | None:
+    """The named preset rule that is closed at `local` (the one the explanation cites), if any."""
+    second = local.hour * 3600 + local.minute * 60 + local.second
+    for applied in assessment.named:
+        if not applied.rule.hours.window.is_open(local.weekday(), second):
+            return applied
+    return None
+
+
+def _day_hours(window: WeeklyWindow, weekday: int) -> str:
+    hours = ", ".join(f"{format_minutes(s)}–{format_minutes(e)}" for s, e in window.days[weekday])
+    return hours or "closed all day"
+
+
 class HolidayRule:
     """Blocks calls on a public holiday in any of the number's zones (when the policy skips holidays)."""
 
     id = HOLIDAY
+
+    def __init__(self, catalog: PresetCatalog | None = None) -> None:
+        self._catalog = catalog or builtin_catalog()
 
     def evaluate(self, request: GateRequest, number: PhoneNumber, now: datetime) -> RuleResult:
         """Block if the local date in any zone is a public holiday of the number's country."""
         if not request.policy.skip_holidays:
             return RuleResult(self.id, Verdict.ALLOW, "holidays are not skipped by this policy")
         ts = now.timestamp()
-        assessment = _assess(request, number, ts)
+        assessment = _assess(request, number, ts, self._catalog)
         if assessment.problem is not None:
             return RuleResult(self.id, Verdict.BLOCK, assessment.problem)
         holiday = next((c for c in assessment.closed if c.holiday is not None), None)
@@ -120,14 +152,21 @@ class HolidayRule:
 
 
 class HoursRule:
-    """Blocks calls outside the allowed local hours in any of the number's zones."""
+    """Blocks calls outside the allowed local hours in any of the number's zones.
+
+    The hours are the country preset's (or the campaign's), narrowed by every window of the named
+    presets that covers the number (a US state's by area code); a block cites the preset's source.
+    """
 
     id = HOURS
+
+    def __init__(self, catalog: PresetCatalog | None = None) -> None:
+        self._catalog = catalog or builtin_catalog()
 
     def evaluate(self, request: GateRequest, number: PhoneNumber, now: datetime) -> RuleResult:
         """Block unless the local time in EVERY zone is inside the window; retry at its next opening."""
         ts = now.timestamp()
-        assessment = _assess(request, number, ts)
+        assessment = _assess(request, number, ts, self._catalog)
         if assessment.problem is not None:
             return RuleResult(self.id, Verdict.BLOCK, assessment.problem)
         outside = next((c for c in assessment.closed if c.holiday is None), None)
@@ -141,6 +180,14 @@ class HoursRule:
             )
         retry_at, when = _retry(assessment, request.policy, ts)
         local = outside.local
+        cited = _closing_preset(assessment, local)
+        if cited is not None:
+            detail = (
+                f"outside {_day_hours(cited.rule.hours.window, local.weekday())} in {cited.place} ({cited.cite}), "
+                f"preset {cited.preset.name}: local {local:%a %H:%M} in {outside.zone}{_zones_note(assessment)}; "
+                f"{when}"
+            )
+            return RuleResult(self.id, Verdict.BLOCK, detail, retry_at=retry_at)
         detail = (
             f"outside calling hours in {outside.zone}{_zones_note(assessment)}: local {local:%a %H:%M}, "
             f"allowed {assessment.window.describe_day(local.weekday())} ({assessment.label}); {when}"
