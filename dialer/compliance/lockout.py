@@ -22,6 +22,7 @@ from dialer.config import Config
 from dialer.events import CallEvent
 from dialer.numbers import mask
 from dialer.store import compliance as store
+from dialer.tasks import PartTasks
 
 log = structlog.get_logger(__name__)
 
@@ -89,8 +90,8 @@ class LockoutComponent:
     name: str = "refusal-lockout"
     _hook: Any = field(default=None, repr=False)  # the bound method registered, to remove that one
 
-    async def start(self) -> None:
-        """Register the tx hook."""
+    async def start(self, parts: PartTasks) -> None:
+        """Register the tx hook (no task of its own to give `parts`)."""
         engine = self.engine
         self._hook = RefusalLockout(lambda: engine.config, await self.db.hash_key()).on_events
         self.engine.tx_hooks.append(self._hook)

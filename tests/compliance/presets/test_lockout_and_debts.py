@@ -13,6 +13,7 @@ from dialer.outcome import Disposition
 from dialer.store import Database
 from dialer.store import compliance as store
 from dialer.store.debts import with_debts
+from dialer.tasks import PartTasks
 from dialer.tracker import CallState
 
 NOW = 1_800_000_000.0
@@ -84,7 +85,7 @@ async def test_the_lockout_hook_follows_the_config_in_force(db):
     plain = parse_config({**CONFIG, "campaigns": {"insure": CONFIG["campaigns"]["plain"]}}, require_secret=False)
     engine = Engine(plain)
     component = lockout_component(type("Ctx", (), {"config": plain, "db": db, "engine": engine})())
-    await component.start()
+    await component.start(PartTasks())
     assert len(engine.tx_hooks) == 1
     async with db.write() as tx:
         await tx.run(engine.tx_hooks[0], [ended("insure", Disposition.REJECTED, call_id="before")])
