@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from dialer.ami import AmiClient, AmiDisconnected, AmiLoginError, AmiSettings, Message, OriginateRequest
+from dialer.ami import AmiClient, AmiDisconnected, AmiLoginError, AmiSettings, AmiTimeout, Message, OriginateRequest
 from dialer.sim import SimConfig, SimServer, SimUser
 from dialer.sim.server import MALFORMED
 
@@ -151,3 +151,17 @@ async def test_list_action_collects_live_channels_by_call_id(sim):
         _, channels = await client.list_action([("Action", "CoreShowChannels")])
     assert {c.get("Uniqueid") for c in channels} == {"c4", "c4-2"}
     assert {c.chanvars.get("DIALER_CALL_ID") for c in channels} == {"c4"}
+
+
+async def test_an_originate_without_an_answer_times_out_and_a_late_answer_is_dropped(sim):
+    """The answer may be lost (a frame the parser dropped): the waiter learns "unknown", not "refused"."""
+    sim.faults.response_delay_s = 0.6  # the simulator answers, but after the client's action timeout
+    async with AmiClient(settings(sim, action_timeout_s=0.2, ping_interval_s=60.0), on_event=lambda m: None) as client:
+        future = client.send_nowait(originate("c7"), "c7")
+        with pytest.raises(AmiTimeout):
+            await future
+        await eventually(lambda: len(sim.originations) == 1)  # Asterisk did place it
+        sim.faults.response_delay_s = 0.0
+        response = await client.action([("Action", "Ping")])  # the late answer went nowhere
+        assert response["Ping"] == "Pong"
+        assert client.connected
