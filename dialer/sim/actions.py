@@ -15,13 +15,8 @@ from typing import TYPE_CHECKING
 from dialer.sim import events as ev
 from dialer.sim.callflow import OriginateRequest
 from dialer.sim.channels import Channel
-from dialer.sim.config import (
-    CLASS_BITS,
-    OVERSIZED_PAD_BYTES,
-    SPLIT_GAP_S,
-    UNKNOWN_ERROR_TEXT,
-    ResponseFault,
-)
+from dialer.sim.config import CLASS_BITS, ResponseFault
+from dialer.sim.damage import next_fault, send_damaged
 from dialer.sim.dialplan import PRIORITIES
 from dialer.sim.messaging import dongle_send_sms, message_send
 from dialer.sim.oplog import OriginationRecord
@@ -153,14 +148,12 @@ def originate(session: AmiSession, action: Action) -> None:
     )
     if is_async:
         text = "Originate successfully queued"
-        faults = server.faults.originate_responses
-        fault = faults.pop(0) if faults else None
-        if fault is ResponseFault.SPLIT and session.held:
-            fault = None  # one split answer at a time: the pieces of two must not interleave
+        fault = next_fault(server.faults.originate_responses, session)
+        good = response("Success", aid, ("Message", text))
         if fault is None:
-            session.send(response("Success", aid, ("Message", text)))
+            session.send(good)
         else:
-            _send_damaged(session, fault, aid, text)
+            send_damaged(session, fault, good, aid)
         server.record_origination(_record(action, "Success", text, fault))
         server.pbx.originate(req, None)
         return
@@ -174,29 +167,6 @@ def originate(session: AmiSession, action: Action) -> None:
 
     session.busy = True
     server.pbx.originate(req, done)
-
-
-def _send_damaged(session: AmiSession, fault: ResponseFault, aid: str, text: str) -> None:
-    """Fault `originate_responses`: the answer to an Async Originate, damaged as `fault` says."""
-    good = response("Success", aid, ("Message", text))
-    if fault is ResponseFault.GLUED_PREFIX:
-        session.send("xx " + good)
-    elif fault is ResponseFault.TRUNCATED:
-        session.send(good[:good.index("Message: ")])
-    elif fault is ResponseFault.NO_RESPONSE_LINE:
-        session.send(good.split("\r\n", 1)[1])
-    elif fault is ResponseFault.UNKNOWN_ERROR:
-        session.send(response("Error", aid, ("Message", UNKNOWN_ERROR_TEXT)))
-    elif fault is ResponseFault.OVERSIZED:
-        session.send(response("Success", aid, ("Message", text), ("Padding", "x" * OVERSIZED_PAD_BYTES)))
-    elif fault is ResponseFault.SPLIT:
-        data = good.encode()
-        third = len(data) // 3
-        session.write_raw(data[:third])
-        session.hold_output()  # nothing else may come between the pieces
-        session.loop.call_later(SPLIT_GAP_S, session.write_held, data[third:2 * third], False)
-        session.loop.call_later(2 * SPLIT_GAP_S, session.write_held, data[2 * third:], True)
-    # SILENT: nothing at all
 
 
 # -- small actions --------------------------------------------------------------------------

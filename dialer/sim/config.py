@@ -84,8 +84,9 @@ class SimUser:
 
 
 class ResponseFault(enum.StrEnum):
-    """How the synchronous answer to an Async Originate is damaged; the call is placed all the same
-    (as by a PBX whose answer is lost or garbled on its way: the client cannot know it was placed)."""
+    """How the synchronous answer to an Async Originate (or a message action) is damaged; the call is
+    placed (the message sent) all the same, as by a PBX whose answer is lost or garbled on its way:
+    the client cannot know it was done."""
 
     GLUED_PREFIX = "glued_prefix"  # `xx ` written in front of `Response: Success`
     TRUNCATED = "truncated"  # the Message line and the blank line are lost: what follows runs into it
@@ -96,7 +97,7 @@ class ResponseFault(enum.StrEnum):
     SPLIT = "split"  # a correct answer, written in three pieces a few milliseconds apart
 
 
-UNKNOWN_ERROR_TEXT = "Originate queued on a degraded node"
+UNKNOWN_ERROR_TEXT = "Queued on a degraded node"
 OVERSIZED_PAD_BYTES = (1 << 20) + 64
 SPLIT_GAP_S = 0.005
 
@@ -108,6 +109,8 @@ class Faults:
     response_delay_s: float = 0.0
     # The answers to the next Async Originates, one fault each, taken from the front (then normal).
     originate_responses: list[ResponseFault] = field(default_factory=list)
+    # The same for the next MessageSend / DongleSendSMS answers (the message is handled as usual).
+    message_responses: list[ResponseFault] = field(default_factory=list)
     # CoreShowChannels lists this many made-up channels before the real ones (a PBX with a huge
     # number of channels, or a hostile one): for the client's list cap and a reconciliation that must
     # not take a cut-off list for the whole.
