@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import sqlite3
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -615,7 +616,7 @@ class Engine:
         except AmiDisconnected:
             self.tracker.originate_failed(call_id, "not sent: AMI disconnected")
             return
-        future.add_done_callback(lambda f, c=call: self._originate_answered(c, f))
+        future.add_done_callback(functools.partial(self._originate_answered, call))
 
     def _originate_answered(self, call: TrackedCall, future: asyncio.Future[Message]) -> None:
         """Only a refusal Asterisk put in words we know (ORIGINATE_REFUSALS, permission) ends the
