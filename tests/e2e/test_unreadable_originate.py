@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from dialer.config import Config
-from dialer.daemon import Daemon
+from dialer.daemon import Daemon, run_until_settled
 from dialer.numbers import mask
 from dialer.sim import ResponseFault, SimServer
 from tests.e2e.conftest import (
@@ -116,4 +116,19 @@ async def test_an_answer_split_across_reads_is_read_whole(tmp_path, sim):
     config = await _run(tmp_path, sim, unconfirmed=0)
     attempts = await rows(config, "SELECT call_id, number, state, disposition FROM attempts")
     _check_the_simulators_log(tmp_path, attempts)
+    assert await rows(config, "SELECT * FROM audit WHERE kind = 'originate_unconfirmed'") == []
+
+
+async def test_a_refusal_asterisk_gives_in_its_own_words_ends_the_attempt_and_may_be_retried(tmp_path, sim):
+    # Context `nosuch`: the simulator answers `Response: Error / Message: Extension does not exist.`
+    # like Asterisk (transcript 23) and places nothing, so dialling again is safe.
+    config = make_config(tmp_path, sim, campaign={"context": "nosuch"},
+                         retry={"failed": {"delay_s": 0, "max_attempts": 2}})
+    await import_numbers(tmp_path, config, [number(ANSWERED, 1)])
+    await run_until_settled(config, ["c1"])
+    attempts = await rows(config, "SELECT call_id, disposition, detail FROM attempts ORDER BY id")
+    assert [(a["disposition"], a["detail"]) for a in attempts] == [
+        ("failed", "originate refused: Extension does not exist.")] * 2
+    assert [(o["action_id"], o["response"]) for o in sim_log(tmp_path)] == [(a["call_id"], "Error") for a in attempts]
+    assert sim_log(tmp_path, "end") == []  # no call was placed
     assert await rows(config, "SELECT * FROM audit WHERE kind = 'originate_unconfirmed'") == []
