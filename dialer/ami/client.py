@@ -122,6 +122,7 @@ class _Session:
             self.lost.set_result(reason)
 
     async def _read_loop(self) -> None:
+        logged_drops = 0
         try:
             while True:
                 data = await self.reader.read(262144)
@@ -130,6 +131,13 @@ class _Session:
                     return
                 for message in self.parser.feed(data):
                     self.dispatch(message)
+                dropped = self.parser.dropped_frames
+                if dropped > logged_drops and (not logged_drops or dropped >= 2 * logged_drops):
+                    # A dropped frame may have been the answer to an action (which then times out as
+                    # unconfirmed): say so, at the first and then each time the count doubles.
+                    log.warning("ami_frames_dropped", address=self._settings.address, dropped_frames=dropped,
+                                note="frames that were not one AMI message (damaged, run together, oversized)")
+                    logged_drops = dropped
         except (ConnectionError, OSError) as exc:
             self._mark_lost(f"connection error: {exc.__class__.__name__}")
         except Exception as exc:  # a bug in a handler must not silently kill the session

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+import structlog.testing
 
 from dialer.ami import AmiClient, AmiDisconnected, AmiLoginError, AmiSettings, AmiTimeout, Message, OriginateRequest
 from dialer.sim import SimConfig, SimServer, SimUser
@@ -165,3 +166,15 @@ async def test_an_originate_without_an_answer_times_out_and_a_late_answer_is_dro
         response = await client.action([("Action", "Ping")])  # the late answer went nowhere
         assert response["Ping"] == "Pong"
         assert client.connected
+
+
+async def test_a_dropped_frame_is_logged_once_not_per_frame(sim):
+    with structlog.testing.capture_logs() as logs:
+        async with AmiClient(settings(sim), on_event=lambda m: None) as client:
+            for _ in range(3):
+                sim.inject_malformed("binary")  # its second frame is not AMI: dropped whole
+            await client.action([("Action", "Ping")])  # answered after the damaged bytes: all were read
+    drops = [e for e in logs if e["event"] == "ami_frames_dropped"]
+    assert 1 <= len(drops) <= 2  # the first, and once more if the count doubled in a later read
+    assert drops[0]["dropped_frames"] >= 1
+    assert client.parse_stats["dropped_frames"] == 3
