@@ -1,4 +1,5 @@
-"""AMI parsing cost per call: the bare floor, the dialer's FrameParser, and panoramisk 1.4.
+"""AMI parsing cost per call: the bare floor, the dialer's FrameParser (and, as the baseline in the
+same run, the parser before issue 11's frame checks), and panoramisk 1.4.
 
     python bench/ami_parsers.py                 # needs panoramisk for its line: pip install 'panoramisk==1.4'
 
@@ -15,6 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.frames_before import FrameParserBefore
 from dialer.ami.frames import FrameParser
 from dialer.engine import Engine
 from tests.transcripts import stream
@@ -23,10 +25,13 @@ REPEAT = 50
 CALLS_PER_STREAM = 20
 
 
+ROUNDS = 7  # best of: the machine is shared, the minimum is the least disturbed run
+
+
 def cpu(fn: object, *args: object) -> float:
-    """Best of three CPU times of fn(*args)."""
+    """Best of ROUNDS CPU times of fn(*args)."""
     best = float("inf")
-    for _ in range(3):
+    for _ in range(ROUNDS):
         start = time.process_time()
         fn(*args)  # type: ignore[operator]
         best = min(best, time.process_time() - start)
@@ -49,6 +54,13 @@ def ours(data: bytes, wanted: frozenset[str] | None) -> None:
         parser.feed(data[i:i + 65536])
 
 
+def before(data: bytes, wanted: frozenset[str] | None) -> None:
+    """The parser before issue 11 (bench/frames_before.py), fed the same way: the baseline."""
+    parser = FrameParserBefore(wanted)
+    for i in range(0, len(data), 65536):
+        parser.feed(data[i:i + 65536])
+
+
 def panoramisk_parse(data: bytes) -> None:
     """panoramisk 1.4's own parsing path (AMIProtocol.data_received's split + Message.from_line)."""
     from panoramisk.message import Message
@@ -66,10 +78,17 @@ def main() -> None:
           f"{len(body) / calls / 1024:.1f} KiB per call)")
     floor = cpu(bare, body) / calls * 1e6
     print(f"bare split-parse floor:           {floor:6.0f} µs/call  1.00x")
+    wanted = Engine.wanted_events()
+    old_full = cpu(before, body, None) / calls * 1e6
+    print(f"parser before issue 11, all:      {old_full:6.0f} µs/call  {old_full / floor:.2f}x  (baseline)")
     full = cpu(ours, body, None) / calls * 1e6
-    print(f"dialer FrameParser, all events:   {full:6.0f} µs/call  {full / floor:.2f}x")
-    skip = cpu(ours, body, Engine.wanted_events()) / calls * 1e6
-    print(f"dialer FrameParser, tracker set:  {skip:6.0f} µs/call  {skip / floor:.2f}x")
+    print(f"dialer FrameParser, all events:   {full:6.0f} µs/call  {full / floor:.2f}x  "
+          f"({full / old_full:.2f}x the baseline)")
+    old_skip = cpu(before, body, wanted) / calls * 1e6
+    print(f"parser before issue 11, tracker:  {old_skip:6.0f} µs/call  {old_skip / floor:.2f}x  (baseline)")
+    skip = cpu(ours, body, wanted) / calls * 1e6
+    print(f"dialer FrameParser, tracker set:  {skip:6.0f} µs/call  {skip / floor:.2f}x  "
+          f"({skip / old_skip:.2f}x the baseline)")
     try:
         pano = cpu(panoramisk_parse, body) / calls * 1e6
     except ImportError:

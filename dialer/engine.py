@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import sqlite3
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -19,9 +20,10 @@ from typing import Any, Protocol
 import structlog
 
 from dialer.alerts import Alert, AlertHook
+from dialer.ami.answers import Answer, judge_future
 from dialer.ami.errors import AmiDisconnected, AmiError
 from dialer.ami.frames import Message
-from dialer.ami.originate import OriginateRequest, build_channel
+from dialer.ami.originate import OriginateRequest, build_channel, originate_refused
 from dialer.clock import Clock, to_datetime
 from dialer.compliance import AbandonStats, Channel, Decision, Gate, GateRequest, abandon_headroom
 from dialer.compliance.holds import CampaignHolds
@@ -29,7 +31,7 @@ from dialer.compliance.preset_catalog import needs_debt_history
 from dialer.config.models import CampaignConfig, Config, PacingConfig
 from dialer.events import CallEvent, EventHook, TxHook
 from dialer.ids import readable_token
-from dialer.numbers import NumberType, PhoneNumber, mask, number_hash
+from dialer.numbers import NumberType, PhoneNumber, mask, mask_text, number_hash
 from dialer.outcome import Disposition
 from dialer.pacer import Pacer, abandon_slowdown
 from dialer.pbxrecord import PbxRecord, RecordedCall, recorded_call
@@ -38,6 +40,7 @@ from dialer.store import Database, Tx, debts
 from dialer.store import calls as store
 from dialer.store import compliance as compliance_store
 from dialer.store import pbx_record as record_store
+from dialer.store.audit import AuditEntry, add_entry
 from dialer.store.journal import HeldChange, HeldOptout, HeldOutcomes
 from dialer.tracker import CallChange, CallState, CallTracker, TrackedCall, channels_from_list, restored_call
 
@@ -134,6 +137,7 @@ class Engine:
         self._states: list[store.StateUpdate] = []
         self._finals: list[store.FinalUpdate] = []
         self._pending_changes: list[CallChange] = []
+        self._pending_audit: list[AuditEntry] = []  # written with the next flush
         self._wake = asyncio.Event()
         self._draining = False
         self._campaign_states: dict[str, str] = {}
@@ -615,20 +619,27 @@ class Engine:
         except AmiDisconnected:
             self.tracker.originate_failed(call_id, "not sent: AMI disconnected")
             return
-        future.add_done_callback(lambda f, cid=call_id: self._originate_answered(cid, f))
+        future.add_done_callback(functools.partial(self._originate_answered, call))
 
-    def _originate_answered(self, call_id: str, future: asyncio.Future[Message]) -> None:
-        if future.cancelled():
+    def _originate_answered(self, call: TrackedCall, future: asyncio.Future[Message]) -> None:
+        """Only a refusal Asterisk put in words we know (ORIGINATE_REFUSALS, permission) ends the
+        attempt `failed` (and lets the retry policy dial again). Anything else — an answer we cannot
+        read, a timeout, the connection lost — may be a placed call: it stays live, never re-sent,
+        and is settled by its events, or by reconciliation once its deadline passes (issue 11)."""
+        verdict = judge_future(future, originate_refused)
+        if verdict.answer is Answer.REFUSED:
+            self.tracker.originate_failed(call.call_id, verdict.detail)
             return
-        exc = future.exception()
-        if exc is not None:
-            # Lost with the connection: Asterisk may or may not have it. Never re-sent; the
-            # reconciliation after the reconnect (or the call's deadline) decides.
-            log.warning("originate_unconfirmed", call_id=call_id, error=str(exc))
+        if verdict.answer is Answer.DONE:
             return
-        response = future.result()
-        if response.get("Response") != "Success":
-            self.tracker.originate_failed(call_id, response.get("Message", "error"))
+        detail = mask_text(verdict.detail)  # an unknown answer's text may hold the dial string
+        log.warning("originate_unconfirmed", call_id=call.call_id, campaign=call.campaign_id, lead=call.lead_id,
+                    detail=detail, still_live=call.call_id in self.tracker)
+        self._pending_audit.append(AuditEntry(
+            self.clock.now(), "originate_unconfirmed", "dialer",
+            f"{detail}; the call may be placed: kept live until its events or reconciliation settle it",
+            campaign=call.campaign_id, verdict="unconfirmed", lead_id=call.lead_id, call_id=call.call_id))
+        self._wake.set()
 
     # -- changes -> store -------------------------------------------------------------------------
 
@@ -643,9 +654,10 @@ class Engine:
 
     async def flush(self) -> None:
         """Write pending call changes (one transaction), then log them."""
-        if not self._pending_changes:
+        if not self._pending_changes and not self._pending_audit:
             return
         changes, self._pending_changes = self._pending_changes, []
+        audits, self._pending_audit = self._pending_audit, []
         states: list[store.StateUpdate] = []
         finals: list[store.FinalUpdate] = []
         for change in changes:
@@ -657,6 +669,8 @@ class Engine:
         now = self.clock.now()
         try:
             async with self.db.write() as tx:
+                for entry in audits:
+                    await add_entry(tx, entry)
                 written = set(await store.apply_changes(tx, states, finals, self._decide, now))
                 await record_store.record_unknown_outcomes(tx, [
                     record_store.UnknownOutcome(c.call.call_id, c.call.lead_id, c.call.campaign_id,
@@ -669,6 +683,7 @@ class Engine:
                 await self._run_tx_hooks(tx, events)
         except BaseException:
             self._pending_changes[:0] = changes  # keep them for the next flush
+            self._pending_audit[:0] = audits
             raise
         committed = self.clock.monotonic()
         for change in changes:

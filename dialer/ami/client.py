@@ -122,6 +122,7 @@ class _Session:
             self.lost.set_result(reason)
 
     async def _read_loop(self) -> None:
+        logged_drops = 0
         try:
             while True:
                 data = await self.reader.read(262144)
@@ -130,6 +131,13 @@ class _Session:
                     return
                 for message in self.parser.feed(data):
                     self.dispatch(message)
+                dropped = self.parser.dropped_frames
+                if dropped > logged_drops and (not logged_drops or dropped >= 2 * logged_drops):
+                    # A dropped frame may have been the answer to an action (which then times out as
+                    # unconfirmed): say so, at the first and then each time the count doubles.
+                    log.warning("ami_frames_dropped", address=self._settings.address, dropped_frames=dropped,
+                                note="frames that were not one AMI message (damaged, run together, oversized)")
+                    logged_drops = dropped
         except (ConnectionError, OSError) as exc:
             self._mark_lost(f"connection error: {exc.__class__.__name__}")
         except Exception as exc:  # a bug in a handler must not silently kill the session
@@ -193,6 +201,20 @@ class _Session:
                 return
             except AmiDisconnected:
                 return
+
+    def send_timed(self, fields: Fields, action_id: str, timeout: float) -> asyncio.Future[Message]:
+        """`send`, and fail the future with AmiTimeout if no response came within `timeout`."""
+        future = self.send(fields, action_id)
+        handle = asyncio.get_running_loop().call_later(timeout, self._expire, action_id, future, fields[0][1],
+                                                       timeout)
+        future.add_done_callback(lambda _: handle.cancel())
+        return future
+
+    def _expire(self, action_id: str, future: asyncio.Future[Message], name: str, timeout: float) -> None:
+        if self._pending.get(action_id) is future:
+            del self._pending[action_id]  # a late answer is dropped: the waiter was told it is unknown
+        if not future.done():
+            future.set_exception(AmiTimeout(f"{name}: no response within {timeout} s"))
 
     def send(self, fields: Fields, action_id: str) -> asyncio.Future[Message]:
         """Write one action (exactly once) and return the future of its response."""
@@ -443,8 +465,13 @@ class AmiClient:
         return await self._live().request_list(fields, timeout or self.settings.action_timeout_s)
 
     def send_nowait(self, fields: Fields, action_id: str) -> asyncio.Future[Message]:
-        """Write one action now and return the future of its response (for batches of Originates)."""
-        return self._live().send(fields, action_id)
+        """Write one action now and return the future of its response (for batches of Originates).
+
+        The future fails with AmiTimeout after `action_timeout_s` without a response (a response the
+        parser dropped never comes), or with AmiDisconnected if the session drops first; in both
+        cases Asterisk may have carried the action out. AmiDisconnected raised here (not through
+        the future) means nothing was written."""
+        return self._live().send_timed(fields, action_id, self.settings.action_timeout_s)
 
     async def close(self) -> None:
         """Log off if connected, then stop everything; no task or reconnect loop is left running."""

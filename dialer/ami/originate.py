@@ -8,6 +8,25 @@ from dataclasses import dataclass, field
 
 from dialer.numbers import DialFormat, dial_digits
 
+# The synchronous `Response: Error` messages of an Originate, as a real Asterisk 22.10.1 sent them
+# (transcript 23; main/manager.c action_originate): each means Asterisk did not place the call.
+# "Originate failed" also comes for an Async Originate whose dial thread could not start.
+# Any other answer (another text, no Response line, an unreadable frame, none at all) is
+# "maybe placed" (dialer.ami.answers): the attempt stays live until events or reconciliation settle it.
+ORIGINATE_REFUSALS: frozenset[str] = frozenset({
+    "Channel not specified",
+    "Extension does not exist.",
+    "Invalid priority",
+    "Invalid timeout",
+    "Originate failed",
+})
+
+
+def originate_refused(message: str) -> bool:
+    """Whether an Originate's `Response: Error` message means the call was not placed."""
+    return message in ORIGINATE_REFUSALS
+
+
 _CALL_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _CALLER_ID = re.compile(r'(?:"[^"\r\n\\]{0,64}" )?<\+?[0-9]{3,15}>|\+?[0-9]{3,15}')
 _SAFE_VALUE = re.compile(r"[^\r\n,]*")

@@ -14,7 +14,7 @@ from dialer.sim.callees import (
     Rule,
     load_profile,
 )
-from dialer.sim.config import Faults, SimConfig, SimUser
+from dialer.sim.config import Faults, ResponseFault, SimConfig, SimUser
 from dialer.sim.oplog import CallEndRecord, OriginationRecord
 from dialer.sim.server import SimServer
 
@@ -29,6 +29,7 @@ __all__ = [
     "Profile",
     "ProfileError",
     "RandomSpec",
+    "ResponseFault",
     "Rule",
     "SimConfig",
     "SimServer",

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 from dialer.sim import events as ev
 from dialer.sim.callflow import OriginateRequest
 from dialer.sim.channels import Channel
-from dialer.sim.config import CLASS_BITS
+from dialer.sim.config import CLASS_BITS, ResponseFault
+from dialer.sim.damage import next_fault, send_damaged
 from dialer.sim.dialplan import PRIORITIES
 from dialer.sim.messaging import dongle_send_sms, message_send
 from dialer.sim.oplog import OriginationRecord
@@ -83,8 +84,9 @@ def _originate_error(session: AmiSession, action: Action, text: str) -> None:
     session.server.record_origination(_record(action, "Error", text))
 
 
-def _record(action: Action, status: str, text: str) -> OriginationRecord:
+def _record(action: Action, status: str, text: str, fault: ResponseFault | None = None) -> OriginationRecord:
     return OriginationRecord(
+        fault=None if fault is None else fault.value,
         time=time.time(),
         action_id=action.get("ActionID"),
         channel=action.get("Channel"),
@@ -146,8 +148,13 @@ def originate(session: AmiSession, action: Action) -> None:
     )
     if is_async:
         text = "Originate successfully queued"
-        session.send(response("Success", aid, ("Message", text)))
-        server.record_origination(_record(action, "Success", text))
+        fault = next_fault(server.faults.originate_responses, session)
+        good = response("Success", aid, ("Message", text))
+        if fault is None:
+            session.send(good)
+        else:
+            send_damaged(session, fault, good, aid)
+        server.record_origination(_record(action, "Success", text, fault))
         server.pbx.originate(req, None)
         return
 

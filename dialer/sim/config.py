@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -82,11 +83,34 @@ class SimUser:
         return parse_classes(self.write)
 
 
+class ResponseFault(enum.StrEnum):
+    """How the synchronous answer to an Async Originate (or a message action) is damaged; the call is
+    placed (the message sent) all the same, as by a PBX whose answer is lost or garbled on its way:
+    the client cannot know it was done."""
+
+    GLUED_PREFIX = "glued_prefix"  # `xx ` written in front of `Response: Success`
+    TRUNCATED = "truncated"  # the Message line and the blank line are lost: what follows runs into it
+    NO_RESPONSE_LINE = "no_response_line"  # ActionID and Message, no `Response:` line
+    UNKNOWN_ERROR = "unknown_error"  # `Response: Error` with a text no Asterisk sends for Originate
+    SILENT = "silent"  # no answer at all
+    OVERSIZED = "oversized"  # the answer padded past the client's frame limit (1 MiB)
+    SPLIT = "split"  # a correct answer, written in three pieces a few milliseconds apart
+
+
+UNKNOWN_ERROR_TEXT = "Queued on a degraded node"
+OVERSIZED_PAD_BYTES = (1 << 20) + 64
+SPLIT_GAP_S = 0.005
+
+
 @dataclass
 class Faults:
     """Faults that can be switched on while the simulator runs."""
 
     response_delay_s: float = 0.0
+    # The answers to the next Async Originates, one fault each, taken from the front (then normal).
+    originate_responses: list[ResponseFault] = field(default_factory=list)
+    # The same for the next MessageSend / DongleSendSMS answers (the message is handled as usual).
+    message_responses: list[ResponseFault] = field(default_factory=list)
     # CoreShowChannels lists this many made-up channels before the real ones (a PBX with a huge
     # number of channels, or a hostile one): for the client's list cap and a reconciliation that must
     # not take a cut-off list for the whole.

@@ -25,12 +25,13 @@ import base64
 import binascii
 import itertools
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from dialer.sim import events as ev
 from dialer.sim.callees import Outcome
 from dialer.sim.channels import UP, Channel
+from dialer.sim.damage import next_fault, send_damaged
 from dialer.sim.protocol import Action, response
 
 if TYPE_CHECKING:
@@ -57,14 +58,25 @@ class MessageRecord:
     response: str
     message: str
     kind: str = "message"
+    fault: str | None = None  # how the answer was damaged on its way (Faults.message_responses)
 
     def to_json(self) -> dict[str, Any]:
-        """The log line as a dict."""
-        return asdict(self)
+        """The log line as a dict (`fault` only when there was one)."""
+        data = asdict(self)
+        if data["fault"] is None:
+            del data["fault"]
+        return data
 
 
 def _answer(session: AmiSession, action: Action, record: MessageRecord, *extra: tuple[str, str]) -> None:
-    session.send(response(record.response, action.get("ActionID"), ("Message", record.message), *extra))
+    aid = action.get("ActionID")
+    good = response(record.response, aid, ("Message", record.message), *extra)
+    fault = next_fault(session.server.faults.message_responses, session)
+    if fault is None:
+        session.send(good)
+    else:
+        send_damaged(session, fault, good, aid)
+        record = replace(record, fault=fault.value)
     session.server.record_message(record)
 
 

@@ -24,11 +24,14 @@ class OriginationRecord:
     response: str
     message: str
     kind: str = "originate"
+    fault: str | None = None  # how the answer was damaged on its way (Faults.originate_responses)
 
     def to_json(self) -> dict[str, Any]:
-        """The log line as a dict (`async` spelled as on the wire)."""
+        """The log line as a dict (`async` spelled as on the wire; `fault` only when there was one)."""
         data = asdict(self)
         data["async"] = data.pop("async_")
+        if data["fault"] is None:
+            del data["fault"]
         return data
 
 

@@ -48,6 +48,7 @@ class AmiSession(asyncio.Protocol):
         self.busy = False  # a synchronous Originate, a failed login or a response delay holds the queue
         self.closed = False
         self.frozen = False
+        self.held = 0  # > 0 while a split answer is being written: other output waits
         self.session_id = f"0x{random.getrandbits(44) | (1 << 44):x}"
         self.login_wall: float | None = None
         self.local = self.remote = ""
@@ -108,7 +109,7 @@ class AmiSession(asyncio.Protocol):
 
     def flush(self) -> None:
         """Write everything queued in one transport write."""
-        if not self.out or self.transport is None or self.closed:
+        if not self.out or self.transport is None or self.closed or self.held:
             return
         if self.frozen:
             self.out.clear()
@@ -145,6 +146,18 @@ class AmiSession(asyncio.Protocol):
         if self.transport is not None and not self.closed and not self.frozen:
             self.flush()
             self.transport.write(data)
+
+    def hold_output(self) -> None:
+        """Keep queued output back until `write_held(..., last=True)` (a split answer's pieces)."""
+        self.held += 1
+
+    def write_held(self, data: bytes, last: bool) -> None:
+        """Write one piece while output is held; the last piece releases what was queued meanwhile."""
+        if self.transport is not None and not self.closed and not self.frozen:
+            self.transport.write(data)
+        if last:
+            self.held = max(0, self.held - 1)
+            self.flush()
 
     def freeze(self) -> None:
         """Half-open: neither read nor write, keep the socket."""

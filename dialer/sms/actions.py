@@ -9,11 +9,26 @@ line break, and base64 also keeps commas and non-ASCII text intact). DongleSendS
 from __future__ import annotations
 
 import base64
+import re
 
 from dialer.numbers import dial_digits
 from dialer.sms.config import SmsGateway
 
 MAX_BODY_BYTES = 1300  # main/message.c: the Base64Body decode buffer
+
+# The `Response: Error` messages that mean the text was NOT sent (main/message.c action_messagesend;
+# chan_dongle manager.c; see dialer.sim.messaging). Anything else (an unknown text, an unreadable
+# answer, none) may be a sent message: it ends `unknown` and is never resent blind (issue 11).
+SEND_REFUSALS: frozenset[str] = frozenset({
+    "No 'To' address specified.",
+    "Message technology not found.",
+    "Message failed to send.",
+    "Device not specified",
+    "Number not specified",
+    "Message not specified",
+})
+# chan_dongle prefixes its device-level refusals with the device name: `[dongle0] no such device`.
+_DONGLE_REFUSAL = re.compile(r"\[[^\]\r\n]{1,64}\] (?:no such device|Invalid destination number)")
 
 Fields = list[tuple[str, str]]
 
@@ -48,6 +63,11 @@ def send_fields(gateway: SmsGateway, e164: str, body: str) -> Fields:
         fields.append(("From", gateway.sender))
     fields.append(("Base64Body", base64.b64encode(text.encode("utf-8")).decode("ascii")))
     return fields
+
+
+def send_refused(message: str) -> bool:
+    """Whether a send action's `Response: Error` message means the text was not sent."""
+    return message in SEND_REFUSALS or _DONGLE_REFUSAL.fullmatch(message) is not None
 
 
 def outcome_detail(response: dict[str, str]) -> str:

@@ -10,12 +10,18 @@ medium `sms`, so whatever publishes calls (the MQTT outbox) publishes messages t
 
 A lead whose contact lacks a placeholder's value, or whose message Asterisk could not carry, is
 not sent: it ends `invalid` with an audit row naming what is missing.
+
+Only an answer Asterisk gives for a message it did not send (SEND_REFUSALS) ends `failed`, and
+may be retried. Any other answer, none within the action timeout, the connection lost, or a
+restart before the answer: the text may be on its way, so the attempt ends `unknown`, an
+`sms_unconfirmed` audit row says so, and the lead is finished, never resent blind (issue 11).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import sqlite3
 from collections.abc import Mapping, Sequence
@@ -24,6 +30,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from dialer.ami.answers import Answer, judge_future
 from dialer.ami.errors import AmiDisconnected
 from dialer.ami.frames import Message
 from dialer.clock import Clock, to_datetime
@@ -31,15 +38,16 @@ from dialer.compliance import AbandonStats, Channel, CompliancePolicy, Decision,
 from dialer.config.models import CampaignConfig, Config
 from dialer.events import CallEvent, TxHook
 from dialer.ids import readable_token
-from dialer.numbers import NumberType, PhoneNumber, mask, number_hash
+from dialer.numbers import NumberType, PhoneNumber, mask, mask_text, number_hash
 from dialer.outcome import Disposition
 from dialer.pacer import TokenBucket
-from dialer.retry import LeadStep, next_step
-from dialer.sms.actions import BodyError, outcome_detail, send_fields
+from dialer.retry import LeadStatus, LeadStep, next_step
+from dialer.sms.actions import BodyError, outcome_detail, send_fields, send_refused
 from dialer.sms.template import MissingPlaceholder, parse_template, template_values
 from dialer.store import Database, Tx
 from dialer.store import calls as store
 from dialer.store import compliance as compliance_store
+from dialer.store.audit import AuditEntry, add_entry
 from dialer.tasks import PartTasks
 from dialer.tracker import CallState
 
@@ -50,6 +58,8 @@ log = structlog.get_logger("dialer.sms")
 
 POLL_S = 0.2
 STATES_TTL_S = 1.0
+# A message that may have been sent: its lead is not sent to again by the retry rules.
+MAYBE_SENT = frozenset({Disposition.UNKNOWN, Disposition.UNKNOWN_AFTER_RESTART})
 
 
 def new_message_id() -> str:
@@ -295,20 +305,17 @@ class SmsSender:
             self._answered(message_id, Disposition.FAILED, "not sent: AMI disconnected")
             return
         self.sent += 1
-        future.add_done_callback(lambda f, mid=message_id: self._on_response(mid, f))
+        future.add_done_callback(functools.partial(self._on_response, message_id))
 
     def _on_response(self, message_id: str, future: asyncio.Future[Message]) -> None:
-        if future.cancelled():
-            self._answered(message_id, Disposition.UNKNOWN, "the action was cancelled before Asterisk answered")
+        verdict = judge_future(future, send_refused)
+        if verdict.answer is Answer.UNCONFIRMED:
+            # Unreadable, unknown, lost with the connection, timed out: Asterisk may have sent it.
+            self._answered(message_id, Disposition.UNKNOWN, f"maybe sent: {verdict.detail}")
             return
-        exc = future.exception()
-        if exc is not None:
-            # Lost with the connection: Asterisk may or may not have sent it. Never re-sent here.
-            self._answered(message_id, Disposition.UNKNOWN, f"no answer from Asterisk: {exc}")
-            return
-        response = future.result()
-        accepted = response.get("Response") == "Success"
-        self._answered(message_id, Disposition.ACCEPTED if accepted else Disposition.FAILED, outcome_detail(response))
+        detail = outcome_detail(future.result())
+        self._answered(message_id, Disposition.ACCEPTED if verdict.answer is Answer.DONE else Disposition.FAILED,
+                       detail)
 
     def _answered(self, message_id: str, disposition: Disposition, detail: str) -> None:
         if message_id not in self._in_flight:
@@ -347,6 +354,13 @@ class SmsSender:
                 written = set(await store.apply_changes(tx, [], updates, self._decide, self.clock.now()))
                 await tx.executemany("UPDATE sms_messages SET detail = ? WHERE call_id = ?",
                                      [(u.detail, u.call_id) for u in updates if u.call_id in written])
+                for update in updates:
+                    if update.call_id in written and update.disposition in MAYBE_SENT:
+                        item = self._in_flight[update.call_id]
+                        await add_entry(tx, AuditEntry(
+                            update.ended_at, "sms_unconfirmed", "dialer",
+                            f"{mask_text(update.detail)}; not resent (the lead is finished)", campaign=item.campaign,
+                            verdict="unconfirmed", lead_id=item.lead_id, call_id=update.call_id))
                 events = []
                 for update in updates:
                     if update.call_id not in written:
@@ -367,6 +381,9 @@ class SmsSender:
         self._run_event_hooks(events)
 
     def _decide(self, campaign: str, disposition: Disposition, attempts: int) -> LeadStep:
+        if disposition in MAYBE_SENT:
+            # The person may have the text already: a second one is not the retry rules' call.
+            return LeadStep(LeadStatus.FINISHED, self.clock.now())
         return next_step(disposition, attempts, self.engine.config.retry_for(campaign), self.clock.now())
 
     @staticmethod

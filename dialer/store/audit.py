@@ -14,7 +14,8 @@ from dialer.store.db import Tx
 
 @dataclass(frozen=True, slots=True)
 class AuditEntry:
-    """One audit row: `kind` (e.g. `command`), who (`actor`), what happened (`detail`), on what campaign."""
+    """One audit row: `kind` (e.g. `command`), who (`actor`), what happened (`detail`), on what campaign,
+    and the lead and call (or message) it is about, if any."""
 
     at: float
     kind: str
@@ -23,10 +24,14 @@ class AuditEntry:
     campaign: str | None = None
     verdict: str | None = None
     rule: str | None = None
+    lead_id: int | None = None
+    call_id: str | None = None
 
 
 async def add_entry(tx: Tx, entry: AuditEntry) -> int:
     """Write one audit row inside the caller's transaction; returns its id."""
     return await tx.execute(
-        "INSERT INTO audit (at, kind, campaign_id, verdict, rule, detail, actor) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (entry.at, entry.kind, entry.campaign, entry.verdict, entry.rule, entry.detail, entry.actor))
+        "INSERT INTO audit (at, kind, campaign_id, lead_id, call_id, verdict, rule, detail, actor) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (entry.at, entry.kind, entry.campaign, entry.lead_id, entry.call_id, entry.verdict, entry.rule, entry.detail,
+         entry.actor))

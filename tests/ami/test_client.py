@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+import structlog.testing
 
-from dialer.ami import AmiClient, AmiDisconnected, AmiLoginError, AmiSettings, Message, OriginateRequest
+from dialer.ami import AmiClient, AmiDisconnected, AmiLoginError, AmiSettings, AmiTimeout, Message, OriginateRequest
 from dialer.sim import SimConfig, SimServer, SimUser
 from dialer.sim.server import MALFORMED
 
@@ -151,3 +152,29 @@ async def test_list_action_collects_live_channels_by_call_id(sim):
         _, channels = await client.list_action([("Action", "CoreShowChannels")])
     assert {c.get("Uniqueid") for c in channels} == {"c4", "c4-2"}
     assert {c.chanvars.get("DIALER_CALL_ID") for c in channels} == {"c4"}
+
+
+async def test_an_originate_without_an_answer_times_out_and_a_late_answer_is_dropped(sim):
+    """The answer may be lost (a frame the parser dropped): the waiter learns "unknown", not "refused"."""
+    sim.faults.response_delay_s = 0.6  # the simulator answers, but after the client's action timeout
+    async with AmiClient(settings(sim, action_timeout_s=0.2, ping_interval_s=60.0), on_event=lambda m: None) as client:
+        future = client.send_nowait(originate("c7"), "c7")
+        with pytest.raises(AmiTimeout):
+            await future
+        await eventually(lambda: len(sim.originations) == 1)  # Asterisk did place it
+        sim.faults.response_delay_s = 0.0
+        response = await client.action([("Action", "Ping")])  # the late answer went nowhere
+        assert response["Ping"] == "Pong"
+        assert client.connected
+
+
+async def test_a_dropped_frame_is_logged_once_not_per_frame(sim):
+    with structlog.testing.capture_logs() as logs:
+        async with AmiClient(settings(sim), on_event=lambda m: None) as client:
+            for _ in range(3):
+                sim.inject_malformed("binary")  # its second frame is not AMI: dropped whole
+            await client.action([("Action", "Ping")])  # answered after the damaged bytes: all were read
+    drops = [e for e in logs if e["event"] == "ami_frames_dropped"]
+    assert 1 <= len(drops) <= 2  # the first, and once more if the count doubled in a later read
+    assert drops[0]["dropped_frames"] >= 1
+    assert client.parse_stats["dropped_frames"] == 3

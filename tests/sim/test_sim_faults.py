@@ -9,6 +9,7 @@ import pytest
 from simkit import RawAmi, assert_catalogue_shape, load_transcript, parse_stream, send_originate, wait_idle
 
 from dialer.sim import Outcome, Profile, Rule, SimConfig, SimServer
+from dialer.sim.config import OVERSIZED_PAD_BYTES, UNKNOWN_ERROR_TEXT, ResponseFault
 
 
 @pytest.fixture
@@ -191,3 +192,56 @@ async def test_stop_leaves_no_task_and_no_open_socket(sim_config: SimConfig) -> 
     assert await client.wait_eof() is not None
     assert await _connect_refused(sim.port)
     await client.close()
+
+
+# -- damaged Originate answers (issue 11): each shape on the wire, and the call placed all the same --
+
+async def _raw_until_idle(sim: SimServer, ami: RawAmi) -> bytes:
+    assert ami.reader is not None
+    await wait_idle(sim)
+    chunks = []
+    # The call is over in the simulator; its last events are in the socket or on their way.
+    while b"Event: Hangup" not in b"".join(chunks) or b"OriginateResponse" not in b"".join(chunks):
+        chunks.append(await asyncio.wait_for(ami.reader.read(1 << 22), 5))
+    return b"".join(chunks)
+
+
+GOOD = b"Response: Success\r\nActionID: f-1\r\nMessage: Originate successfully queued\r\n\r\n"
+
+
+@pytest.mark.parametrize("fault", list(ResponseFault))
+async def test_a_damaged_originate_answer_still_places_the_call(sim: SimServer, ami: RawAmi, fault) -> None:
+    sim.faults.originate_responses = [fault]
+    send_originate(ami, "Local/5550100@callees", "f-1", "DIALER_CALL_ID=f-1", ChannelId="f-1")
+    raw = await _raw_until_idle(sim, ami)
+    head = raw[:raw.index(b"Event: ")]  # what came before the call's first event: the answer, if any
+    if fault is ResponseFault.GLUED_PREFIX:
+        assert head == b"xx " + GOOD
+    elif fault is ResponseFault.TRUNCATED:
+        assert head == b"Response: Success\r\nActionID: f-1\r\n"  # no Message, no blank line
+    elif fault is ResponseFault.NO_RESPONSE_LINE:
+        assert head == b"ActionID: f-1\r\nMessage: Originate successfully queued\r\n\r\n"
+    elif fault is ResponseFault.UNKNOWN_ERROR:
+        assert head == f"Response: Error\r\nActionID: f-1\r\nMessage: {UNKNOWN_ERROR_TEXT}\r\n\r\n".encode()
+    elif fault is ResponseFault.SILENT:
+        assert head == b""
+    elif fault is ResponseFault.OVERSIZED:
+        assert head.startswith(b"Response: Success\r\nActionID: f-1\r\n")
+        assert len(head) > OVERSIZED_PAD_BYTES
+    else:
+        assert head == GOOD  # split: the same bytes, in pieces
+    assert [(o.action_id, o.fault) for o in sim.originations] == [("f-1", fault.value)]
+    assert [(e.action_id, e.outcome) for e in sim.call_ends] == [("f-1", "answered")]
+    # The next Originate is answered normally: a fault is used once.
+    send_originate(ami, "Local/5550100@callees", "f-2", "DIALER_CALL_ID=f-2")
+    assert (await ami.response("f-2"))["Message"] == "Originate successfully queued"
+
+
+async def test_a_split_answer_arrives_in_pieces_with_nothing_between(sim: SimServer, ami: RawAmi) -> None:
+    assert ami.reader is not None
+    sim.faults.originate_responses = [ResponseFault.SPLIT]
+    send_originate(ami, "Local/5550100@callees", "f-1", "DIALER_CALL_ID=f-1")
+    first = await asyncio.wait_for(ami.reader.read(1 << 16), 5)
+    assert first == GOOD[:len(GOOD) // 3]  # alone: the rest is written later
+    rest = await asyncio.wait_for(ami.reader.readexactly(len(GOOD) - len(first)), 5)
+    assert first + rest == GOOD

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,11 +14,15 @@ import pytest
 import structlog
 
 from dialer.config import Config
+from dialer.config.models import RetryRule
 from dialer.daemon import run_until_settled
 from dialer.engine import Engine
 from dialer.events import CallEvent
 from dialer.leads.importer import ImportOptions, import_file
 from dialer.logs import configure_logging
+from dialer.outcome import Disposition
+from dialer.sim import ResponseFault
+from dialer.sms.actions import send_refused
 from dialer.store import Database
 from dialer.store import compliance as store
 from tests.e2e.conftest import ANSWERED, CHANNEL_FAILURE, LONG, SECRET, make_config, number, rows, sim_log
@@ -240,3 +245,48 @@ async def test_a_reload_changes_the_stop_words_and_the_region_of_the_next_reply(
 
 async def _count(config: Config, sql: str, wanted: int) -> bool:
     return len(await rows(config, sql)) >= wanted
+
+
+@pytest.mark.parametrize("fault", [ResponseFault.UNKNOWN_ERROR, ResponseFault.GLUED_PREFIX, ResponseFault.SILENT])
+async def test_a_message_whose_answer_cannot_be_read_is_never_sent_again(tmp_path, sim, fault):
+    """Issue 11 for texts: only a refusal Asterisk was seen to give means "not sent"."""
+    ann, cy = number(ANSWERED, 1), number(CHANNEL_FAILURE, 3)
+    # A refused text may be retried at once (the SMS caps would hold it for a day).
+    config = sms_config(tmp_path, sim, sms={"min_gap_s": 0, "max_per_24h": 5, "max_per_7d": 5})
+    again = {"failed": {"delay_s": 0, "max_attempts": 3}, "unknown": {"delay_s": 0, "max_attempts": 3}}
+    config = config.model_copy(update={
+        "retry": config.retry.model_copy(update={"rules": {Disposition(k): RetryRule(**v) for k, v in again.items()}}),
+        "ami": config.ami.model_copy(update={"action_timeout_s": 0.5})})
+    await import_people(tmp_path, config, [(ann, "Ann Lee", "gold"), (cy, "Cy Po", "basic")], "s1")
+    sim.faults.message_responses = [fault]  # the first message's answer; the second is answered as usual
+    await run_until_settled(config, ["s1"])
+
+    damaged = [m for m in sim.messages if m.fault == fault.value]
+    assert len(damaged) == 1
+    maybe_sent = damaged[0].to
+    # Sent once, whatever became of the answer; the one Asterisk refused in its own words is retried.
+    per_destination = Counter(m.to for m in sim.messages)
+    assert per_destination[maybe_sent] == 1
+    refused = next(to for to in per_destination if to != maybe_sent)
+    assert per_destination[refused] == (3 if cy in refused else 1)
+    attempts = await rows(config, "SELECT number, disposition, detail FROM attempts ORDER BY id")
+    unknown = [a for a in attempts if a["disposition"] == "unknown"]
+    assert len(unknown) == 1
+    assert unknown[0]["number"] in maybe_sent
+    assert unknown[0]["detail"].startswith("maybe sent: ")
+    leads = {r["number"]: r["status"] for r in await rows(config, "SELECT number, status FROM leads")}
+    assert leads[unknown[0]["number"]] == "finished"
+    audit = await rows(config, "SELECT lead_id, call_id, detail FROM audit WHERE kind = 'sms_unconfirmed'")
+    assert [a["detail"].endswith("not resent (the lead is finished)") for a in audit] == [True]
+    assert ann not in audit[0]["detail"]
+    assert cy not in audit[0]["detail"]
+
+
+@pytest.mark.parametrize(("text", "refused"), [
+    ("Message failed to send.", True), ("[dongle0] no such device", True),
+    ("[dongle0] Invalid destination number", True), ("No 'To' address specified.", True),
+    ("Permission denied", False),  # a refusal too, but judged by dialer.ami.answers for every action
+    ("Message failed to send", False), ("[dongle0] SMS queued for send", False), ("Internal failure", False),
+])
+def test_only_the_known_send_refusals_count(text, refused):
+    assert send_refused(text) is refused
