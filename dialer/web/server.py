@@ -32,7 +32,7 @@ SECURITY_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cross-Origin-Resource-Policy": "same-origin",
 }
-ASSETS = {"index.html": "text/html", "app.js": "text/javascript", "app.css": "text/css"}
+ASSETS = {"index.html": "text/html", "app.js": "text/javascript", "app.css": "text/css", "icon.svg": "image/svg+xml"}
 READ_METHODS = frozenset({"GET", "HEAD"})
 
 

@@ -196,6 +196,7 @@
     }));
     document.getElementById("alerts-empty").hidden = data.alerts.length > 0;
     document.body.setAttribute("data-generated", data.generated_at);
+    document.body.setAttribute("data-since", JSON.stringify(data.since));
   }
 
   function setStale(stale, why) {
