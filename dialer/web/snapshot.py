@@ -164,9 +164,11 @@ def compose(store: StoreFigures, calls: list[TrackedCall], *, now: float, node: 
         leads = today.get("leads_by_status", {})
         left = int(leads.get("pending", 0)) + int(leads.get("dialing", 0))
         per_s = round(store.last_minute.get(name, 0) / RATE_WINDOW_S, 3)
-        runs_out_in = round(left / per_s) if per_s > 0 and left else None
+        state = store.states.get(name, "unknown")
+        # Only a campaign that dials runs out; a paused one keeps its leads however fast it went before.
+        runs_out_in = round(left / per_s) if state == "active" and per_s > 0 and left else None
         campaigns[name] = {
-            "state": store.states.get(name, "unknown"),
+            "state": state,
             **counts.get(name, {"live": 0, "ringing": 0, "answered": 0}),
             "originations_per_s": per_s,
             "answer_rate": {"today": today.get("answer_rate"), "24h": day.get("answer_rate"),
