@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -19,11 +20,15 @@ PROFILE = {"rules": [
     {"match": "0$", "outcome": "busy"},
     {"match": ".", "outcome": "answered", "ring_s": 0.3, "talk_s": 1.5, "recording": "omit"},
 ]}
-WEB_ON = """
-[web]
-enabled = true
-port = 0
-"""
+
+
+def free_port() -> int:
+    """A port free now: the page must find the restarted daemon where it left it."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 # Every figure of one campaign card, unformatted (data-value), plus the page's ranges.
 CARD_JS = """JSON.stringify((() => {
   const card = document.querySelector('[data-campaign="c1"]');
@@ -82,7 +87,8 @@ async def reported(config: Path, since: dict[str, str]) -> dict[str, Any]:
 
 async def test_the_wallboard_follows_calls_a_pause_and_a_stopped_daemon_in_chromium(tmp_path, make_sim):
     sim = await make_sim(PROFILE)
-    config = write_config(tmp_path, sim.port, concurrent=2, rate=2, extra=WEB_ON,
+    web = f"[web]\nenabled = true\nport = {free_port()}\n"
+    config = write_config(tmp_path, sim.port, concurrent=2, rate=2, extra=web,
                           compliance='allowed_countries = ["US"]')
     code, _, err = await run_cli("init", "--config", str(config))
     assert code == 0, err
@@ -137,5 +143,12 @@ async def test_the_wallboard_follows_calls_a_pause_and_a_stopped_daemon_in_chrom
             stale = await page_until(browser, lambda p: p["banner"] and p["stale"] == "1", "the stale banner",
                                      timeout=20)
             assert stale["state"] == "paused"  # the last figures stay on screen under the banner
+
+            # The page reconnects by itself to the restarted daemon (EventSource), and the banner goes.
+            daemon = await DaemonProcess(config, env={"DIALER_WEB_TOKEN": TOKEN}, log_name="daemon2.log").start()
+            back = await page_until(browser, lambda p: not p["banner"] and p["stale"] == "0", "the reconnect",
+                                    timeout=30)
+            assert back["state"] == "paused"
+            assert back["calls_today"] == expected["calls_today"]
     finally:
         await daemon.kill()
