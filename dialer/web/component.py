@@ -92,9 +92,8 @@ class WebBoard:
         except OSError as exc:
             self.engine.alert("web_unavailable", f"wallboard {self.web.address}:{self.web.port}: {exc.strerror or exc}")
         else:
-            server = site._server  # aiohttp keeps the asyncio server here; the bound port is on its sockets
-            sockets = getattr(server, "sockets", None) or ()
-            self.port = int(sockets[0].getsockname()[1]) if sockets else self.web.port
+            addresses = runner.addresses  # (host, port, ...) of each bound socket: port 0 asks for a free one
+            self.port = int(addresses[0][1]) if addresses else self.web.port
             log.info("web_listening", address=self.web.address, port=self.port, token=token is not None,
                      show_numbers=self.web.show_numbers)
         parts.spawn(self._run(), "web-refresh")
@@ -125,6 +124,9 @@ class WebBoard:
     def on_alert(self, alert: Alert) -> None:
         """Keep the alert for the page and push it at once."""
         self.alerts.appendleft({"kind": alert.kind, "message": alert.message, "at": alert.at})
+        if alert.kind == "ami_down" and self._connected:
+            # The session may be back before the next look at `ami.connected`: the loss is not missed.
+            self._connected = False
         self._changed = True
         self._wake.set()
 

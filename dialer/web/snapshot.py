@@ -111,7 +111,7 @@ async def read_reports(db: Database, figures: StoreFigures, now: float, *, long:
 def _part(report: Mapping[str, Any] | None, campaign: str) -> Mapping[str, Any]:
     if report is None:
         return {}
-    parts: Mapping[str, Any] = report.get("by_campaign", {})
+    parts: Mapping[str, Mapping[str, Any]] = report.get("by_campaign", {})
     return parts.get(campaign, {})
 
 

@@ -152,3 +152,35 @@ async def test_check_config_refuses_a_page_for_other_hosts_without_a_token(tmp_p
     assert code == 0, err
 
 
+
+
+async def snapshot_until(port: int, check, what: str, attempts: int = 600) -> dict:
+    """Poll the snapshot until `check` holds (a condition, not a sleep)."""
+    snapshot: dict = {}
+    for _ in range(attempts):
+        _, _, body = await fetch(port, "/api/snapshot", headers={"Authorization": f"Bearer {TOKEN}"})
+        snapshot = json.loads(body)
+        if check(snapshot):
+            return snapshot
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the snapshot never showed {what}: {snapshot}")
+
+
+async def test_a_lost_pbx_session_shows_as_an_alert_and_a_reconnect(tmp_path, make_sim):
+    sim = await make_sim(LONG_CALLS)
+    config = write_config(tmp_path, sim.port, concurrent=1, rate=5, extra=web_on())
+    code, _, err = await run_cli("init", "--config", str(config))
+    assert code == 0, err
+    daemon = await DaemonProcess(config, env={"DIALER_WEB_TOKEN": TOKEN}).start()
+    try:
+        port = (await daemon.wait_for_log("web_listening"))["port"]
+        up = await snapshot_until(port, lambda s: s["pbx"]["connected"], "the PBX up")
+        assert up["pbx"]["last_reconnect"] is None
+        assert up["alerts"] == []
+        sim.drop_clients()
+        back = await snapshot_until(port, lambda s: s["pbx"]["last_reconnect"] is not None and s["pbx"]["connected"],
+                                    "the reconnect")
+        assert [a["kind"] for a in back["alerts"]] == ["ami_down"]
+        assert back["pbx"]["since"] >= up["pbx"]["since"]
+    finally:
+        await daemon.stop()
