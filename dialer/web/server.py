@@ -127,5 +127,5 @@ def build_app(board: Board, token: str | None, assets: dict[str, bytes]) -> web.
     app.router.add_get("/", index)
     app.router.add_get("/assets/{name}", asset)
     app.router.add_get("/api/snapshot", snapshot)
-    app.router.add_get("/api/stream", stream)
+    app.router.add_get("/api/stream", stream, allow_head=False)  # a HEAD would hold a page's slot open
     return app
