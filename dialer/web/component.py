@@ -83,7 +83,10 @@ class WebBoard:
             raise ValueError(f"web.address {self.web.address} needs a token (web.token_file, web-token credential)")
         self.engine.event_hooks.append(self.on_events)
         self.engine.alert_hooks.append(self.on_alert)
-        runner = web.AppRunner(build_app(self, token, load_assets()), access_log=None, shutdown_timeout=2.0)
+        # handler_cancellation: a page that closes ends its stream handler at once (else only at the
+        # next write), so its slot under max_clients is free for the page that reconnects.
+        runner = web.AppRunner(build_app(self, token, load_assets()), access_log=None, shutdown_timeout=2.0,
+                               handler_cancellation=True)
         await runner.setup()
         self._runner = runner
         try:

@@ -184,3 +184,41 @@ async def test_a_lost_pbx_session_shows_as_an_alert_and_a_reconnect(tmp_path, ma
         assert back["pbx"]["since"] >= up["pbx"]["since"]
     finally:
         await daemon.stop()
+
+
+async def open_stream(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bytes]:
+    """GET /api/stream as EventSource does; returns the connection and the status line."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"GET /api/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\r\n".encode())
+    await writer.drain()
+    return reader, writer, await reader.readline()
+
+
+async def test_pages_beyond_max_clients_get_503_and_a_closed_page_frees_its_place(tmp_path, make_sim):
+    sim = await make_sim(LONG_CALLS)
+    config = write_config(tmp_path, sim.port, concurrent=1, rate=5, extra=web_on() + "max_clients = 2\n")
+    code, _, err = await run_cli("init", "--config", str(config))
+    assert code == 0, err
+    daemon = await DaemonProcess(config, env={"DIALER_WEB_TOKEN": TOKEN}).start()
+    try:
+        port = (await daemon.wait_for_log("web_listening"))["port"]
+        first, second = await open_stream(port), await open_stream(port)
+        assert [first[2], second[2]] == [b"HTTP/1.1 200 OK\r\n"] * 2
+        for page in (first, second):  # each page gets its first snapshot at once
+            head = await page[0].readuntil(b"\n\n")  # the rest of the HTTP header
+            assert b"text/event-stream" in head
+            assert b"event: snapshot" in await page[0].readuntil(b"event: snapshot")
+        third = await open_stream(port)
+        assert third[2].startswith(b"HTTP/1.1 503")
+        third[1].close()
+        first[1].close()  # a page goes away: its place is free for the next one
+        for _ in range(600):
+            _reader, writer, status = await open_stream(port)
+            writer.close()
+            if status == b"HTTP/1.1 200 OK\r\n":
+                break
+            await asyncio.sleep(0.05)
+        assert status == b"HTTP/1.1 200 OK\r\n"
+        second[1].close()
+    finally:
+        await daemon.stop()
