@@ -48,11 +48,12 @@ from dialer.sms.component import sms_component
 from dialer.store import Database, DatabaseMissing, DatabaseUnusable, StoreError, store_error
 from dialer.store.journal import JournalError, OutcomeJournal, apply_journal, reserve_bytes
 from dialer.tasks import PartFailed, PartTasks
+from dialer.web.component import web_component
 
 log = structlog.get_logger("dialer.daemon")
 
 # Sections a reload cannot change under a running daemon: they keep their running values.
-RESTART_ONLY = ("node", "database", "ami", "metrics", "mqtt")
+RESTART_ONLY = ("node", "database", "ami", "metrics", "mqtt", "web")
 _LEVEL_ORDER = ("debug", "info", "warning", "error")
 
 
@@ -123,7 +124,8 @@ def _store_failure(exc: StoreError) -> StartError:
 def component_factories() -> list[ComponentFactory]:
     """Every optional part of the daemon; a factory returns None when its feature is off."""
     # MQTT starts before (so stops after) the parts whose alerts it publishes.
-    return [metrics_component, mqtt_component, recordings_component, crm_component, sms_component,
+    # The wallboard too, so it shows the alerts the others raise while they start.
+    return [metrics_component, web_component, mqtt_component, recordings_component, crm_component, sms_component,
             lockout_component]
 
 

@@ -16,6 +16,7 @@ from pydantic import BaseModel, SecretStr, ValidationError
 from dialer.compliance.policy import PolicyError
 from dialer.config import checks
 from dialer.config.models import Config
+from dialer.web.config import CREDENTIAL_WEB_TOKEN
 
 CREDENTIAL_AMI_SECRET = "ami-secret"
 CREDENTIAL_MQTT_SECRET = "mqtt-secret"
@@ -65,6 +66,11 @@ def parse_config(
             "ami.secret: the secret may not be written in the config; use ami.secret_file, the systemd "
             f"credential {CREDENTIAL_AMI_SECRET!r} or the environment variable named by ami.secret_env"
         ])
+    if "token" in data.get("web", {}):
+        raise ConfigError(source, [
+            "web.token: the token may not be written in the config; use web.token_file, the systemd "
+            f"credential {CREDENTIAL_WEB_TOKEN!r} or the environment variable named by web.token_env"
+        ])
     if "secret" in data.get("mqtt", {}):
         raise ConfigError(source, [
             "mqtt.secret: the secret may not be written in the config; use mqtt.secret_file, the systemd "
@@ -103,6 +109,9 @@ def parse_config(
         if config.mqtt.enabled and config.mqtt.username is not None:
             mqtt_secret = resolve_mqtt_secret(config, env, source)
             config = config.model_copy(update={"mqtt": config.mqtt.model_copy(update={"secret": mqtt_secret})})
+        if config.web.enabled:
+            token = resolve_web_token(config, env, source)
+            config = config.model_copy(update={"web": config.web.model_copy(update={"token": token})})
     return config
 
 
@@ -174,6 +183,28 @@ def resolve_mqtt_secret(config: Config, environ: Mapping[str, str], source: str)
     raise ConfigError(source, [
         f"mqtt: username {mqtt.username!r} has no secret: set mqtt.secret_file, provide the systemd credential "
         f"{CREDENTIAL_MQTT_SECRET!r} (LoadCredential=), or set the environment variable {mqtt.secret_env}"
+    ])
+
+
+def resolve_web_token(config: Config, environ: Mapping[str, str], source: str) -> SecretStr | None:
+    """The wallboard's access token: web.token_file, then $CREDENTIALS_DIRECTORY/web-token, then the
+    env var named by web.token_env. None only on a loopback address; elsewhere a token is required."""
+    web = config.web
+    if web.token_file is not None:
+        return SecretStr(read_secret_file(web.token_file, "web.token_file", source))
+    if environ.get("CREDENTIALS_DIRECTORY"):
+        path = Path(environ["CREDENTIALS_DIRECTORY"]) / CREDENTIAL_WEB_TOKEN
+        if path.exists():
+            return SecretStr(read_secret_file(path, "web.token_file", source))
+    value = environ.get(web.token_env, "")
+    if value:
+        return SecretStr(value)
+    if web.loopback:
+        return None
+    raise ConfigError(source, [
+        f"web.address: {web.address} is reachable from other hosts, so the page needs a token: set "
+        f"web.token_file, provide the systemd credential {CREDENTIAL_WEB_TOKEN!r} (LoadCredential=), or set "
+        f"the environment variable {web.token_env} (or keep address = \"127.0.0.1\")"
     ])
 
 

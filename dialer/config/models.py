@@ -20,6 +20,7 @@ from dialer.ops.config import MetricsConfig
 from dialer.outcome import Disposition
 from dialer.recordings.config import CampaignRecordings, RecordingsConfig
 from dialer.sms.config import SmsCampaign, SmsConfig
+from dialer.web.config import WebConfig
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _VAR_NAME = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
@@ -209,6 +210,7 @@ class Config(_Strict):
     recordings: RecordingsConfig = RecordingsConfig()
     mqtt: MqttConfig = MqttConfig()
     pbx_record: PbxRecordConfig = PbxRecordConfig()
+    web: WebConfig = WebConfig()
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Config:
