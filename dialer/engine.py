@@ -121,8 +121,6 @@ class Engine:
         self.gate_sync: list[Callable[[Tx], Awaitable[None]]] = []
         self.holds = CampaignHolds()
         self._abandon: dict[str, tuple[float, AbandonStats]] = {}
-        self._states: list[store.StateUpdate] = []
-        self._finals: list[store.FinalUpdate] = []
         self._pending_changes: list[CallChange] = []
         self._wake = asyncio.Event()
         self._draining = False

@@ -164,10 +164,6 @@ class CallTracker:
         """Every live call."""
         return list(self._calls.values())
 
-    def live_numbers(self) -> set[str]:
-        """Numbers with a live call (at most one each)."""
-        return {call.number for call in self._calls.values()}
-
     def live_by_campaign(self) -> dict[str, int]:
         """Live calls per campaign."""
         counts: dict[str, int] = {}

@@ -43,10 +43,6 @@ STABLE_S = 10.0  # a session that lasted this long resets the backoff and counts
 _AUTH_CODES = frozenset({4, 5, 134, 135})
 
 
-class MqttRefused(Exception):
-    """The broker refused the login: wrong username or secret, or not authorised."""
-
-
 @dataclass(frozen=True, slots=True)
 class Will:
     """The message the broker publishes for us if the connection dies without a DISCONNECT."""
