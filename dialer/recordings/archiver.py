@@ -28,6 +28,7 @@ import structlog
 from dialer.clock import Clock
 from dialer.engine import Engine
 from dialer.logs import mask_text
+from dialer.ops.metrics import set_recordings_missing
 from dialer.recordings import store
 from dialer.recordings.config import RecordingsConfig
 from dialer.recordings.files import (
@@ -121,6 +122,7 @@ class Archiver:
             if error is not None:
                 self._storage_failed(error, waiting=0)
         self._next_purge = self.clock.monotonic()
+        await self._publish_missing()  # those left missing before a restart count from the start
         self._task = background(self._run(), "recordings-archiver")
 
     async def stop(self) -> None:
@@ -286,6 +288,8 @@ class Archiver:
     async def _record(self, results: list[tuple[store.Pending, store.Result, str | None]]) -> None:
         async with self.db.write() as tx:
             await store.record_results(tx, [r for _, r, _ in results], self.clock.now())
+            missing = await store.missing_count(tx)
+        set_recordings_missing(missing)
         for row, result, kind in results:
             if result.status == "archived":
                 log.info("recording_archived", call_id=row.call_id, campaign=row.campaign_id, path=result.path,
@@ -301,6 +305,12 @@ class Archiver:
                           f"{result.problem}{kept}"),
                 call_id=row.call_id, campaign=row.campaign_id, path=mask_text(result.path or row.source_path),
             )
+
+    async def _publish_missing(self) -> None:
+        """Set `dialer_recordings_missing` from the database (the rows are the truth, also after a restart)."""
+        async with self.db.read() as tx:
+            missing = await store.missing_count(tx)
+        set_recordings_missing(missing)
 
     def _storage_failed(self, error: StorageError, waiting: int) -> None:
         settings = self.settings
@@ -337,6 +347,7 @@ class Archiver:
     async def _purge(self) -> None:
         self._next_purge = self.clock.monotonic() + self.settings.purge_interval_s
         report = await purge(self.db, self.engine.config, self.clock.now(), actor="daemon")
+        await self._publish_missing()  # a purged broken recording is no longer missing
         for path, reason in report.failed:
             self.engine.alert("recording_purge_failed", f"recordings: cannot delete {path}: {reason}", path=path)
 

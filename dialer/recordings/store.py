@@ -92,6 +92,12 @@ async def recordings_by_status(tx: Tx) -> dict[str, int]:
     return {row["status"]: int(row["n"]) for row in rows}
 
 
+async def missing_count(tx: Tx) -> int:
+    """Recordings of answered calls that are missing or failed their check (not purged): the metric's value."""
+    row = await tx.fetchone("SELECT COUNT(*) AS n FROM recordings WHERE status IN ('missing', 'broken')")
+    return int(row["n"]) if row else 0
+
+
 async def problems(tx: Tx, older_than: float) -> list[Row]:
     """Calls whose recording is missing or broken, and pending ones older than `older_than`."""
     return await tx.fetchall(
