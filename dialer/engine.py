@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import sqlite3
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -513,7 +514,7 @@ class Engine:
         except AmiDisconnected:
             self.tracker.originate_failed(call_id, "not sent: AMI disconnected")
             return
-        future.add_done_callback(lambda f, cid=call_id: self._originate_answered(cid, f))
+        future.add_done_callback(functools.partial(self._originate_answered, call_id))
 
     def _originate_answered(self, call_id: str, future: asyncio.Future[Message]) -> None:
         if future.cancelled():

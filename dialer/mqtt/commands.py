@@ -475,7 +475,7 @@ def _decode(payload: bytes) -> tuple[dict[str, Any], list[ErrorDetail]]:
 def _request_id(data: dict[str, Any]) -> str:
     """The request id if it is valid (it becomes a topic level), else `unknown`."""
     try:
-        return StatusCommand(request_id=data.get("request_id")).request_id
+        return StatusCommand.model_validate({"request_id": data.get("request_id")}).request_id
     except ValidationError:
         return UNKNOWN_REQUEST
 

@@ -21,8 +21,9 @@ import math
 import random
 import ssl
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 import aiomqtt
 import structlog
@@ -34,7 +35,7 @@ from dialer.tasks import cancel_and_wait
 
 log = structlog.get_logger("dialer.mqtt")
 
-Session = Callable[[aiomqtt.Client], Awaitable[None]]
+Session = Callable[[aiomqtt.Client], Coroutine[Any, Any, None]]
 MessageHandler = Callable[[aiomqtt.Client, aiomqtt.Message], Awaitable[None]]
 
 STABLE_S = 10.0  # a session that lasted this long resets the backoff and counts the next loss as news
@@ -53,7 +54,8 @@ class Will:
     retain: bool = True
 
 
-def publish_acknowledged(client: aiomqtt.Client, topic: str, payload: bytes, qos: int) -> Awaitable[None]:
+def publish_acknowledged(client: aiomqtt.Client, topic: str, payload: bytes, qos: int
+                         ) -> Coroutine[Any, Any, None]:
     """Publish; the awaitable completes at the broker's acknowledgement (workaround 2: no timeout)."""
     return client.publish(topic, payload, qos=qos, timeout=math.inf)
 

@@ -107,9 +107,10 @@ class MetricsServer:
             # shutdown() waits for the serving thread's loop to end: not on the event loop.
             await asyncio.to_thread(server.shutdown)
             server.server_close()
-        for hooks, hook in ((self.engine.event_hooks, self.on_events), (self.engine.alert_hooks, self.on_alert)):
-            with contextlib.suppress(ValueError):
-                hooks.remove(hook)  # type: ignore[arg-type]
+        with contextlib.suppress(ValueError):
+            self.engine.event_hooks.remove(self.on_events)
+        with contextlib.suppress(ValueError):
+            self.engine.alert_hooks.remove(self.on_alert)
 
     # -- hooks (event loop) -------------------------------------------------------------------------
 

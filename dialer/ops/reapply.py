@@ -29,7 +29,7 @@ was re-applied. Numbers in the output are masked.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -127,7 +127,7 @@ def describe(entry: Entry) -> str:
     return f"{when} {len(consents)} revoked consent record(s) ({_shown(consents[0])}, ...) by {entry.actor}"
 
 
-def _shown(item: dict[str, object]) -> str:
+def _shown(item: Mapping[str, object]) -> str:
     number = item.get("number")
     return mask(str(number)) if number else "an erased number"
 
@@ -151,7 +151,7 @@ def apply(conn: sqlite3.Connection, entries: Iterable[Entry], now: float) -> Rea
     key = bytes.fromhex(row[0])
     by_hash: dict[str, str] | None = None
 
-    def number_of(item: dict[str, object]) -> str | None:
+    def number_of(item: Mapping[str, object]) -> str | None:
         nonlocal by_hash
         if item.get("number"):
             return str(item["number"])

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import sqlite3
 from collections.abc import Mapping, Sequence
@@ -296,7 +297,7 @@ class SmsSender:
             self._answered(message_id, Disposition.FAILED, "not sent: AMI disconnected")
             return
         self.sent += 1
-        future.add_done_callback(lambda f, mid=message_id: self._on_response(mid, f))
+        future.add_done_callback(functools.partial(self._on_response, message_id))
 
     def _on_response(self, message_id: str, future: asyncio.Future[Message]) -> None:
         if future.cancelled():

@@ -208,16 +208,16 @@ def _record_decisions(
             "WHERE id = ?",
             (now, now, item.gate.lead_id),
         )
-    for item in blocked:
-        _audit(conn, item.gate, None, now)
-        if item.retry_at is None:
+    for held in blocked:
+        _audit(conn, held.gate, None, now)
+        if held.retry_at is None:
             conn.execute(
                 "UPDATE leads SET status = 'blocked', last_disposition = 'blocked', updated_at = ? WHERE id = ?",
-                (now, item.gate.lead_id),
+                (now, held.gate.lead_id),
             )
         else:
             conn.execute("UPDATE leads SET next_attempt_at = ?, updated_at = ? WHERE id = ?",
-                         (item.retry_at, now, item.gate.lead_id))
+                         (held.retry_at, now, held.gate.lead_id))
     return DecisionResult(attempt_ids, audit_ids, refused)
 
 
