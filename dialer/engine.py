@@ -35,8 +35,10 @@ from dialer.pacer import Pacer, abandon_slowdown
 from dialer.retry import LeadStep, next_step
 from dialer.store import Database, Tx
 from dialer.store import calls as store
+from dialer.store import campaigns as campaign_store
 from dialer.store import compliance as compliance_store
 from dialer.store.journal import HeldChange, HeldOptout, HeldOutcomes
+from dialer.store.states import CampaignState
 from dialer.tracker import CallChange, CallState, CallTracker, TrackedCall, channels_from_list, restored_call
 
 log = structlog.get_logger("dialer.engine")
@@ -125,7 +127,7 @@ class Engine:
         self._pending_changes: list[CallChange] = []
         self._wake = asyncio.Event()
         self._draining = False
-        self._campaign_states: dict[str, str] = {}
+        self._campaign_states: dict[str, CampaignState] = {}
         self._campaign_states_at = -1.0
         self._idle_campaigns: set[str] = set()
         self._rotation = 0
@@ -162,7 +164,7 @@ class Engine:
     async def restore(self) -> int:
         """Load this node's unfinished attempts (after a crash or restart) for reconciliation."""
         async with self.db.write() as tx:
-            await store.ensure_campaigns(tx, self.config.campaigns, self.clock.now())
+            await campaign_store.ensure_campaigns(tx, self.config.campaigns, self.clock.now())
             rows = await store.live_attempts(tx, self.config.node.name)
         for row in rows:
             campaign = self.config.campaigns.get(row["campaign_id"])
@@ -191,7 +193,8 @@ class Engine:
 
     def active_campaigns(self) -> list[str]:
         """Configured campaigns whose state is active (as last read from the database)."""
-        return sorted(n for n, s in self._campaign_states.items() if s == "active" and n in self.config.campaigns)
+        return sorted(n for n, s in self._campaign_states.items()
+                      if s == CampaignState.ACTIVE and n in self.config.campaigns)
 
     def drain(self) -> None:
         """Stop originating; `run` returns once live calls end or the drain timeout passes."""
@@ -338,7 +341,7 @@ class Engine:
         mono = self.clock.monotonic()
         if mono - self._campaign_states_at > 1.0:
             async with self.db.read() as tx:
-                self._campaign_states = await store.campaign_states(tx)
+                self._campaign_states = await campaign_store.campaign_states(tx)
             self._campaign_states_at = mono
             self._idle_campaigns.clear()
         campaigns = self.config.campaigns

@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dialer.outcome import LIVE_ANSWER, Disposition
 from dialer.store import Database, Tx
+from dialer.store import campaigns as campaign_store
 from dialer.store import compliance as compliance_store
 
 ANSWERED = tuple(sorted(d.value for d in (*LIVE_ANSWER, Disposition.MACHINE)))
@@ -90,9 +91,7 @@ async def campaign_report(db: Database, campaign: str | None = None, *, since: f
     now = now if now is not None else datetime.now(UTC).timestamp()
     scope = Scope(campaign, since, until)
     async with db.read() as tx:
-        campaigns = {r[0]: r[1] for r in await tx.fetchall(
-            "SELECT id, state FROM campaigns WHERE id = ? ORDER BY id" if campaign is not None
-            else "SELECT id, state FROM campaigns ORDER BY id", (campaign,) if campaign is not None else ())}
+        campaigns = {name: state.value for name, state in (await campaign_store.states_by_name(tx, campaign)).items()}
         parts = {name: _Part() for name in campaigns}
 
         def part(name: str) -> _Part:
