@@ -21,6 +21,7 @@ from dialer.ops.perms import open_private
 from dialer.recordings.store import recordings_by_status
 from dialer.reports import campaign_report
 from dialer.store import Database
+from dialer.store.audit import gate_verdicts
 
 
 def register(app: typer.Typer) -> None:
@@ -95,12 +96,10 @@ def _broker(value: str) -> tuple[str, int]:
 def _summary(result: DemoResult, workdir: Path) -> None:
     async def load() -> tuple[dict[str, object], list[tuple[str, str, int]], dict[str, int]]:
         async with Database.open(result.database, create=False) as db:
-            gate = await db.fetchall("SELECT verdict, rule, COUNT(*) AS n FROM audit WHERE kind = 'gate' "
-                                     "GROUP BY verdict, rule ORDER BY n DESC")
             async with db.read() as tx:
+                gate = await gate_verdicts(tx)
                 recorded = await recordings_by_status(tx)
-            return (await campaign_report(db, CAMPAIGN), [(r["verdict"], r["rule"], r["n"]) for r in gate],
-                    recorded)
+            return await campaign_report(db, CAMPAIGN), gate, recorded
 
     data, gate, recorded = asyncio.run(load())
     out.print(render_table(data))

@@ -41,6 +41,7 @@ from dialer.crm import erasure
 from dialer.numbers import mask, number_hash
 from dialer.store import compliance as store
 from dialer.store import compliance_journal as journal
+from dialer.store.audit import AuditEntry, add_entry_row
 from dialer.store.compliance_journal import Entry, Journal
 
 _NUMBER_TABLES = ("phone_numbers", "leads", "attempts", "dnc_entries", "consents", "sms_messages")
@@ -208,9 +209,8 @@ def apply(conn: sqlite3.Connection, entries: Iterable[Entry], now: float) -> Rea
                             by_hash.pop(other, None)
         done.lines.append(describe(entry))
     if done.lines:
-        conn.execute("INSERT INTO audit (at, kind, detail, actor) VALUES (?, 'restore', ?, 'restore')",
-                     (now, f"re-applied {len(done.lines)} compliance change(s) made after the backup, from the "
-                           "compliance journal"))
+        add_entry_row(conn, AuditEntry(now, "restore", "restore", f"re-applied {len(done.lines)} compliance "
+                                       "change(s) made after the backup, from the compliance journal"))
     return done
 
 
