@@ -347,7 +347,7 @@ class Engine:
         campaigns = self.config.campaigns
         # SMS campaigns are sent by dialer.sms, not dialled.
         names = sorted(n for n, s in self._campaign_states.items()
-                       if s == "active" and n in campaigns and campaigns[n].kind == "call")
+                       if s == CampaignState.ACTIVE and n in campaigns and campaigns[n].kind == "call")
         # Equal weights take turns at going first, so one campaign cannot take every free slot.
         self._rotation = (self._rotation + 1) % max(1, len(names))
         names = names[self._rotation:] + names[:self._rotation]

@@ -22,6 +22,7 @@ from dialer.recordings.store import recordings_by_status
 from dialer.reports import campaign_report
 from dialer.store import Database
 from dialer.store.audit import gate_verdicts
+from dialer.store.states import RecordingStatus
 
 
 def register(app: typer.Typer) -> None:
@@ -113,7 +114,7 @@ def _summary(result: DemoResult, workdir: Path) -> None:
     if result.notice:
         out.print(f"note: {result.notice}")
     out.print(f"demo finished in {result.elapsed_s} s with {result.leads} leads")
-    flagged = sum(n for status, n in recorded.items() if status != "archived")
+    flagged = sum(n for status, n in recorded.items() if status != RecordingStatus.ARCHIVED)
     where = shlex.quote(str(workdir))
     out.print(f"  recordings:         {recorded.get('archived', 0)} archived in {result.recordings}, "
               f"{flagged} flagged ({command_prefix()} recordings missing --workdir {where})")

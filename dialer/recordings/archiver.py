@@ -46,6 +46,7 @@ from dialer.recordings.paths import UnsafePath, archive_relative, spool_relative
 from dialer.recordings.retention import purge
 from dialer.recordings.wavcheck import WavFacts, inspect, inspect_file
 from dialer.store import Database
+from dialer.store.states import RecordingStatus
 from dialer.tasks import background
 
 log = structlog.get_logger("dialer.recordings")
@@ -85,7 +86,7 @@ Step = store.Result | _Wait | _Failed | _Refused
 
 
 def _result(row: store.Pending, facts: WavFacts, path: Path) -> store.Result:
-    status = "archived" if facts.problem is None else "broken"
+    status = RecordingStatus.ARCHIVED if facts.problem is None else RecordingStatus.BROKEN
     return store.Result(row.call_id, status, facts.problem, str(path), facts.bytes, facts.duration_s, facts.sha256)
 
 
@@ -228,7 +229,7 @@ class Archiver:
             relative = spool_relative(settings, row.source_path)
             target_relative = archive_relative(row.created_at, row.campaign_id, row.call_id)
         except UnsafePath as exc:
-            return _Refused(store.Result(row.call_id, "broken", mask_text(f"not collected: {exc}"),
+            return _Refused(store.Result(row.call_id, RecordingStatus.BROKEN, mask_text(f"not collected: {exc}"),
                                          None, None, None, None))
         spool_path = settings.local_spool.joinpath(*relative.parts)
         target = settings.archive_dir.joinpath(*target_relative.parts)
@@ -255,13 +256,14 @@ class Archiver:
                 except OSError as exc:
                     return _Failed(storage_error(exc, moved))
             if now - row.created_at >= settings.close_timeout_s:
-                return store.Result(row.call_id, "missing",
+                return store.Result(row.call_id, RecordingStatus.MISSING,
                                     mask_text(f"no file at {spool_path} {settings.close_timeout_s:g} s after the "
                                               "call ended"), None, None, None, None)
             return _Wait(mono + min(settings.settle_s, settings.close_timeout_s / 10))
         except UnsafeEntry as exc:
             # Never opened, moved, changed or removed: a person must look at it.
-            return _Refused(store.Result(row.call_id, "broken", mask_text(f"refused: {exc}; left alone in the spool"),
+            return _Refused(store.Result(row.call_id, RecordingStatus.BROKEN,
+                                         mask_text(f"refused: {exc}; left alone in the spool"),
                                          None, None, None, None))
         except OSError as exc:
             return _Failed(storage_error(exc, spool_path))
@@ -291,7 +293,7 @@ class Archiver:
             missing = await store.missing_count(tx)
         set_recordings_missing(missing)
         for row, result, kind in results:
-            if result.status == "archived":
+            if result.status is RecordingStatus.ARCHIVED:
                 log.info("recording_archived", call_id=row.call_id, campaign=row.campaign_id, path=result.path,
                          bytes=result.bytes, duration_s=result.duration_s)
                 continue

@@ -12,8 +12,6 @@ from dialer.store.audit import AuditEntry, add_entry
 from dialer.store.db import Row
 from dialer.store.states import RecordingStatus
 
-STATUSES = ("pending", "archived", "broken", "missing", "purged")
-
 
 @dataclass(frozen=True, slots=True)
 class NewPending:
@@ -50,7 +48,7 @@ class Result:
     """What became of a pending recording."""
 
     call_id: str
-    status: str  # archived | broken | missing
+    status: RecordingStatus  # archived | broken | missing
     problem: str | None
     path: str | None
     bytes: int | None
@@ -84,7 +82,7 @@ async def record_results(tx: Tx, results: Sequence[Result], now: float) -> None:
         [(r.status, r.problem, r.path, r.bytes, r.duration_s, r.sha256, now if r.path else None, r.call_id)
          for r in results],
     )
-    await calls.set_recording_statuses(tx, [(r.call_id, RecordingStatus(r.status)) for r in results])
+    await calls.set_recording_statuses(tx, [(r.call_id, r.status) for r in results])
 
 
 async def recordings_by_status(tx: Tx) -> dict[str, int]:
