@@ -1,7 +1,8 @@
 """Prometheus metrics: what the dialer does, on an HTTP endpoint (off by default, 127.0.0.1 when on).
 
 The metric objects live in prometheus_client's default registry (with its process and platform
-collectors), so any module can add to them: the recordings module sets `RECORDINGS_MISSING`.
+collectors), so any module can add to them: the recordings archiver sets `RECORDINGS_MISSING` from
+the recordings rows (at its start, after each batch of results, after a purge).
 Values come from the engine's hooks (call events, alerts) and from a refresh task on the event
 loop (live calls, AMI state, outbox backlog, gate blocks from the audit table), so the HTTP thread
 only ever reads metric values and never touches the engine or the database.

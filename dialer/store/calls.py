@@ -1,5 +1,7 @@
 """Store operations of the dialing pipeline: claim due leads, record gate decisions and attempts,
-apply call state changes and their lead updates. Bulk work runs in one hop on the database thread.
+apply call state changes and their lead updates; the attempts' other readers and writers (the SMS
+sender's unfinished messages and unsendable leads, opt-out recovery, recording flags). Bulk work
+runs in one hop on the database thread.
 """
 
 from __future__ import annotations

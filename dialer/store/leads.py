@@ -1,4 +1,5 @@
-"""The SQL of lead lists and of importing leads: contacts, phone numbers, leads, lead_lists, audit.
+"""The SQL of lead lists and of importing leads: contacts, phone numbers, leads, lead_lists, audit;
+and the lead counts and pages others read (`run_until_settled`'s progress, `dialer scrub`'s pages).
 
 Import functions run on the database thread inside the importer's one transaction (`tx.run`,
 plain sqlite3, bulk `executemany`); the list-management functions (`dialer leads ...`) are async
