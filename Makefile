@@ -21,12 +21,15 @@ chromium:
 	@command -v chromium >/dev/null 2>&1 || (apt-get update && DEBIAN_FRONTEND=noninteractive \
 		apt-get install -y --no-install-recommends chromium)
 
+# Lint, type-check (flags in pyproject's [tool.mypy]), then the suite.
 test: $(STAMP) chromium
 	$(BIN)/ruff check dialer tests bench
+	$(BIN)/mypy dialer
 	$(BIN)/pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check dialer tests bench
+	$(BIN)/mypy dialer
 
 clean:
 	rm -rf $(VENV) demo-run .pytest_cache .ruff_cache .hypothesis

@@ -46,6 +46,7 @@ from dialer.ops.status_file import StatusFile
 from dialer.recordings.component import recordings_component
 from dialer.sms.component import sms_component
 from dialer.store import Database, DatabaseMissing, DatabaseUnusable, StoreError, store_error
+from dialer.store import leads as lead_store
 from dialer.store.journal import JournalError, OutcomeJournal, apply_journal, reserve_bytes
 from dialer.tasks import PartFailed, PartTasks
 from dialer.web.component import web_component
@@ -507,22 +508,17 @@ async def run_until_settled(
 
     daemon = Daemon(config, config_path=config_path, install_signals=False, on_engine=keep)
     runner = asyncio.create_task(daemon.run())
-    marks = ",".join("?" * len(campaigns))
     try:
         while not runner.done():
             await asyncio.sleep(poll_s)
             if not engines or daemon.ami is None or not daemon.ami.connected:
                 continue
             engine = engines[0]
-            row = await engine.db.fetchone(
-                "SELECT SUM(CASE WHEN status IN ('pending', 'dialing') THEN 0 ELSE 1 END) AS done, "
-                "SUM(CASE WHEN status IN ('pending', 'dialing') THEN 1 ELSE 0 END) AS open, COUNT(*) AS total "
-                f"FROM leads WHERE campaign_id IN ({marks})", tuple(campaigns))
-            if row is None:
-                continue
+            async with engine.db.read() as tx:
+                leads = await lead_store.progress(tx, campaigns)
             if on_progress is not None:
-                on_progress(int(row["done"] or 0), int(row["total"] or 0))
-            if not row["open"] and not len(engine.tracker):
+                on_progress(leads.done, leads.total)
+            if not leads.open and not len(engine.tracker):
                 daemon.stop()
                 break
         code = await runner

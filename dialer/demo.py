@@ -32,6 +32,7 @@ from dialer.config import parse_config
 from dialer.daemon import run_until_settled
 from dialer.demo_leads import NoOpenWindow, open_numbers
 from dialer.leads.importer import ImportOptions, import_file
+from dialer.leads.sources import open_source
 from dialer.numbers import PhoneNumber
 from dialer.ops.perms import open_private, tighten
 from dialer.sim import SimConfig, SimServer, SimUser
@@ -225,7 +226,8 @@ async def run_demo(
         leads_path = workdir / "leads.csv"
         write_leads(leads_path, numbers, seed)
         async with Database.open(config.database.path) as db:
-            report = await import_file(db, CAMPAIGN, leads_path, ImportOptions("US", actor="demo"), clock.now())
+            with open_source(leads_path) as source:  # the way `dialer import` reads it
+                report = await import_file(db, CAMPAIGN, source, ImportOptions("US", actor="demo"), clock.now())
             await _list_on_dnc(db, numbers, clock.now())
         await run_until_settled(config, [CAMPAIGN], config_path=config_path, on_progress=on_progress)
     return DemoResult(workdir, config_path, config.database.path, workdir / "dialer.log", sim_log,

@@ -38,10 +38,12 @@ from dialer.pbxrecord import PbxRecord, RecordedCall, recorded_call
 from dialer.retry import LeadStep, next_step
 from dialer.store import Database, Tx, debts
 from dialer.store import calls as store
+from dialer.store import campaigns as campaign_store
 from dialer.store import compliance as compliance_store
 from dialer.store import pbx_record as record_store
 from dialer.store.audit import AuditEntry, add_entry
 from dialer.store.journal import HeldChange, HeldOptout, HeldOutcomes
+from dialer.store.states import CampaignState
 from dialer.tracker import CallChange, CallState, CallTracker, TrackedCall, channels_from_list, restored_call
 
 log = structlog.get_logger("dialer.engine")
@@ -134,13 +136,11 @@ class Engine:
         self.gate_sync: list[Callable[[Tx], Awaitable[None]]] = []
         self.holds = CampaignHolds()
         self._abandon: dict[str, tuple[float, AbandonStats]] = {}
-        self._states: list[store.StateUpdate] = []
-        self._finals: list[store.FinalUpdate] = []
         self._pending_changes: list[CallChange] = []
         self._pending_audit: list[AuditEntry] = []  # written with the next flush
         self._wake = asyncio.Event()
         self._draining = False
-        self._campaign_states: dict[str, str] = {}
+        self._campaign_states: dict[str, CampaignState] = {}
         self._campaign_states_at = -1.0
         self._idle_campaigns: set[str] = set()
         self._rotation = 0
@@ -184,7 +184,7 @@ class Engine:
     async def restore(self) -> int:
         """Load this node's unfinished attempts (after a crash or restart) for reconciliation."""
         async with self.db.write() as tx:
-            await store.ensure_campaigns(tx, self.config.campaigns, self.clock.now())
+            await campaign_store.ensure_campaigns(tx, self.config.campaigns, self.clock.now())
             rows = await store.live_attempts(tx, self.config.node.name)
         for row in rows:
             campaign = self.config.campaigns.get(row["campaign_id"])
@@ -214,7 +214,8 @@ class Engine:
 
     def active_campaigns(self) -> list[str]:
         """Configured campaigns whose state is active (as last read from the database)."""
-        return sorted(n for n, s in self._campaign_states.items() if s == "active" and n in self.config.campaigns)
+        return sorted(n for n, s in self._campaign_states.items()
+                      if s == CampaignState.ACTIVE and n in self.config.campaigns)
 
     def drain(self) -> None:
         """Stop originating; `run` returns once live calls end or the drain timeout passes."""
@@ -441,13 +442,13 @@ class Engine:
         mono = self.clock.monotonic()
         if mono - self._campaign_states_at > 1.0:
             async with self.db.read() as tx:
-                self._campaign_states = await store.campaign_states(tx)
+                self._campaign_states = await campaign_store.campaign_states(tx)
             self._campaign_states_at = mono
             self._idle_campaigns.clear()
         campaigns = self.config.campaigns
         # SMS campaigns are sent by dialer.sms, not dialled.
         names = sorted(n for n, s in self._campaign_states.items()
-                       if s == "active" and n in campaigns and campaigns[n].kind == "call")
+                       if s == CampaignState.ACTIVE and n in campaigns and campaigns[n].kind == "call")
         # Equal weights take turns at going first, so one campaign cannot take every free slot.
         self._rotation = (self._rotation + 1) % max(1, len(names))
         names = names[self._rotation:] + names[:self._rotation]

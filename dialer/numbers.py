@@ -105,13 +105,14 @@ def normalise(raw: str, default_region: str) -> PhoneNumber:
         except NumberParseException as exc:
             raise NumberError(f"cannot parse number ({_parse_error_text(exc)})") from exc
     nsn = phonenumbers.national_significant_number(parsed)
-    region, type_code = _region_and_type(parsed.country_code, nsn)
+    country = parsed.country_code or 0  # set by every parse that succeeds; 0 maps to no region
+    region, type_code = _region_and_type(country, nsn)
     if region is None or type_code == PhoneNumberType.UNKNOWN:
         raise NumberError("not a valid number")
     e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
     if not _E164.fullmatch(e164):  # defence in depth: nothing but digits after the +
         raise NumberError("not a valid number")
-    if is_number_type_geographical(type_code, parsed.country_code):
+    if is_number_type_geographical(type_code, country):
         zones = tuple(timezone.time_zones_for_geographical_number(parsed))
     else:
         zones = tuple(timezone._country_level_time_zones_for_number(parsed))

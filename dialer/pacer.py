@@ -116,11 +116,3 @@ class Pacer:
         """Record that `count` calls of `campaign` were originated at `now`."""
         self._global.take(count, now)
         self._buckets[campaign].take(count, now)
-
-    def next_token_in(self, campaign: str, now: float) -> float:
-        """Seconds until the next token for `campaign` (for sleeping precisely)."""
-        waits = []
-        for bucket in (self._global, self._buckets.get(campaign)):
-            if bucket is not None and bucket.available(now) < 1:
-                waits.append((1 - bucket._tokens) / bucket.rate_per_s)
-        return max(waits, default=0.0)

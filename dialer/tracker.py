@@ -12,9 +12,10 @@ Pure code: no I/O; time comes from the injected clock; results go to `on_change`
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any, Protocol
 
 import structlog
 
@@ -169,10 +170,6 @@ class CallTracker:
     def calls(self) -> list[TrackedCall]:
         """Every live call."""
         return list(self._calls.values())
-
-    def live_numbers(self) -> set[str]:
-        """Numbers with a live call (at most one each)."""
-        return {call.number for call in self._calls.values()}
 
     def live_by_campaign(self) -> dict[str, int]:
         """Live calls per campaign."""
@@ -517,18 +514,24 @@ def channels_from_list(events: Iterable[Message]) -> list[LiveChannel]:
     return out
 
 
-def restored_call(row: Mapping[str, object], deadline: float) -> TrackedCall:
+class ColumnsByName(Protocol):
+    """A database row read by column name (sqlite3.Row; the tracker does not import the store)."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+
+def restored_call(row: ColumnsByName, deadline: float) -> TrackedCall:
     """A live attempt read back from the database after a restart."""
     state = CallState(str(row["state"]))
     return TrackedCall(
         call_id=str(row["call_id"]),
-        attempt_id=int(row["id"]),  # type: ignore[call-overload]
-        lead_id=int(row["lead_id"]),  # type: ignore[call-overload]
+        attempt_id=int(row["id"]),
+        lead_id=int(row["lead_id"]),
         campaign_id=str(row["campaign_id"]),
         number=str(row["number"]),
-        originated_at=float(row["created_at"]),  # type: ignore[arg-type]
+        originated_at=float(row["created_at"]),
         deadline=deadline,
         state=state,
-        answered_at=float(row["answered_at"]) if row["answered_at"] is not None else None,  # type: ignore[arg-type]
+        answered_at=float(row["answered_at"]) if row["answered_at"] is not None else None,
         restored=True,
     )

@@ -1,11 +1,11 @@
 """The AMI edge: framing, the client session, the Originate builder."""
 
 from dialer.ami.client import AmiClient, AmiSettings
-from dialer.ami.errors import AmiActionError, AmiDisconnected, AmiError, AmiLoginError, AmiTimeout
+from dialer.ami.errors import AmiDisconnected, AmiError, AmiLoginError, AmiTimeout
 from dialer.ami.frames import FrameParser, Message
 from dialer.ami.originate import OriginateRequest, build_channel
 
 __all__ = [
-    "AmiActionError", "AmiClient", "AmiDisconnected", "AmiError", "AmiLoginError", "AmiSettings",
+    "AmiClient", "AmiDisconnected", "AmiError", "AmiLoginError", "AmiSettings",
     "AmiTimeout", "FrameParser", "Message", "OriginateRequest", "build_channel",
 ]

@@ -73,7 +73,7 @@ class AmiSettings:
 
 def backoff_delay(attempt: int, initial_s: float, max_s: float, rng: random.Random) -> float:
     """Capped exponential backoff with jitter: attempt 0 waits about `initial_s`."""
-    ceiling = min(max_s, initial_s * (2 ** min(attempt, 30)))
+    ceiling = min(max_s, initial_s * (2.0 ** min(attempt, 30)))
     return ceiling * rng.uniform(0.5, 1.0)
 
 
@@ -230,7 +230,8 @@ class _Session:
         action_id = action_id or self.next_id(fields[0][1].lower())
         future = self.send(fields, action_id)
         await self._drain_if_backed_up()
-        return await self._wait(future, action_id, timeout, fields[0][1])
+        response: Message = await self._wait(future, action_id, timeout, fields[0][1])
+        return response
 
     async def request_list(self, fields: Fields, timeout: float) -> tuple[Message, list[Message]]:
         """Send a list action (CoreShowChannels, Status) and collect its events until *Complete."""

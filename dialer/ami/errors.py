@@ -29,12 +29,3 @@ class AmiListCapped(AmiError):
         super().__init__(f"{action}: more than {limit} list items (ami.max_list_items); the rest is dropped")
         self.action = action
         self.limit = limit
-
-
-class AmiActionError(AmiError):
-    """Asterisk answered `Response: Error`; `message` is its Message header."""
-
-    def __init__(self, action: str, message: str) -> None:
-        super().__init__(f"{action}: {message}")
-        self.action = action
-        self.message = message

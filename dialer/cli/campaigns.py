@@ -11,6 +11,8 @@ from dialer.cli.common import ConfigOption, WorkdirOption, fail, out, resolve_co
 from dialer.cli.database import open_db
 from dialer.clock import SystemClock
 from dialer.config import Config
+from dialer.store import campaigns
+from dialer.store.states import CampaignState
 
 campaign_app = typer.Typer(help="Start, pause and stop campaigns.", no_args_is_help=True)
 
@@ -20,13 +22,12 @@ def register(app: typer.Typer) -> None:
     app.add_typer(campaign_app, name="campaign")
 
 
-async def _set_state(config: Config, name: str, state: str) -> int:
+async def _set_state(config: Config, name: str, state: CampaignState) -> bool:
     async with open_db(config) as db, db.write() as tx:
-        return await tx.execute("UPDATE campaigns SET state = ?, updated_at = ? WHERE id = ?",
-                                (state, SystemClock().now(), name))
+        return await campaigns.set_state(tx, name, state, SystemClock().now())
 
 
-def _change(name: str, state: str, config: ConfigOption, workdir: WorkdirOption) -> None:
+def _change(name: str, state: CampaignState, config: ConfigOption, workdir: WorkdirOption) -> None:
     resolved = resolve_config(config, workdir)
     changed = asyncio.run(_set_state(resolved, name, state))
     if not changed:
@@ -37,19 +38,19 @@ def _change(name: str, state: str, config: ConfigOption, workdir: WorkdirOption)
 @campaign_app.command("pause")
 def pause(name: Annotated[str, typer.Argument()], config: ConfigOption = None, workdir: WorkdirOption = None) -> None:
     """Stop originating new calls for a campaign (live calls go on)."""
-    _change(name, "paused", config, workdir)
+    _change(name, CampaignState.PAUSED, config, workdir)
 
 
 @campaign_app.command("resume")
 def resume(name: Annotated[str, typer.Argument()], config: ConfigOption = None, workdir: WorkdirOption = None) -> None:
     """Resume a paused or finished campaign."""
-    _change(name, "active", config, workdir)
+    _change(name, CampaignState.ACTIVE, config, workdir)
 
 
 @campaign_app.command("finish")
 def finish(name: Annotated[str, typer.Argument()], config: ConfigOption = None, workdir: WorkdirOption = None) -> None:
     """Stop a campaign for good (its pending leads stay in the database)."""
-    _change(name, "finished", config, workdir)
+    _change(name, CampaignState.FINISHED, config, workdir)
 
 
 @campaign_app.command("list")
@@ -57,10 +58,9 @@ def list_campaigns(config: ConfigOption = None, workdir: WorkdirOption = None) -
     """Campaigns and their states."""
     resolved = resolve_config(config, workdir)
 
-    async def go() -> list[tuple[str, str]]:
-        async with open_db(resolved) as db:
-            rows = await db.fetchall("SELECT id, state FROM campaigns ORDER BY id")
-            return [(row["id"], row["state"]) for row in rows]
+    async def go() -> list[tuple[str, CampaignState]]:
+        async with open_db(resolved) as db, db.read() as tx:
+            return list((await campaigns.states_by_name(tx)).items())
 
     for name, state in asyncio.run(go()):
         out.print(f"{name}\t{state}")

@@ -43,6 +43,7 @@ from dialer.config import Config
 from dialer.numbers import NumberType, PhoneNumber
 from dialer.store import compliance as store
 from dialer.store import debts
+from dialer.store import leads as lead_store
 
 # Rules about a campaign rather than a number: `check` without --campaign does not run them.
 CAMPAIGN_RULES = frozenset({CALLER_ID, ABANDON_RATE, PRESET_ABANDON_RATE})
@@ -204,7 +205,7 @@ class Tally:
 async def _scrub(config: Config, campaign: str, now: float, all_leads: bool,
                  advance: Advance | None = None) -> tuple[Tally, float]:
     """The campaign's leads judged, and the seconds spent reading leads and facts and judging them."""
-    statuses = "" if all_leads else "AND l.status IN ('pending', 'dialing') "
+    statuses = None if all_leads else lead_store.OPEN_STATUSES
     tally = Tally()
     when = to_datetime(now)
     async with open_store(config, create=False) as db:
@@ -218,28 +219,22 @@ async def _scrub(config: Config, campaign: str, now: float, all_leads: bool,
         total = None
         if advance is not None:
             async with db.read() as tx:
-                row = await tx.fetchone(f"SELECT COUNT(*) FROM leads l WHERE l.campaign_id = ? {statuses}",
-                                        (campaign,))
-            total = int(row[0]) if row else None
+                total = await lead_store.count_in_campaign(tx, campaign, statuses)
         while True:
             async with db.read() as tx:
-                # Paged along the leads' (campaign_id, number) unique index: no index of its own to keep.
-                rows = await tx.fetchall(
-                    "SELECT l.id, l.number, p.region, p.number_type, p.zones FROM leads l "
-                    "JOIN phone_numbers p ON p.number = l.number WHERE l.campaign_id = ? AND l.number > ? "
-                    f"{statuses}ORDER BY l.number LIMIT ?", (campaign, last, SCRUB_BATCH))
+                rows = await lead_store.numbers_page(tx, campaign, last, SCRUB_BATCH, statuses)
                 if not rows:
                     break
-                last = rows[-1]["number"]
-                facts = await store.gate_facts(tx, [r["number"] for r in rows], campaign, now)
+                last = rows[-1].number
+                facts = await store.gate_facts(tx, [r.number for r in rows], campaign, now)
                 presets = live.policy_for(campaign).presets
                 if presets and needs_debt_history(presets, config.preset_catalog()):
                     facts = dataclasses.replace(facts, histories=await debts.with_debts(tx, facts.histories, now))
             batch = []
             for row in rows:
-                number = PhoneNumber(row["number"], row["region"], NumberType(row["number_type"]),
-                                     tuple(row["zones"].split()) if row["zones"] else ())
-                request = _request(live, campaign, row["number"], region, number, facts)
+                number = PhoneNumber(row.number, row.region, NumberType(row.number_type),
+                                     tuple(row.zones.split()) if row.zones else ())
+                request = _request(live, campaign, row.number, region, number, facts)
                 batch.append(live.gate.check(request, when))
             tally.add(batch)
             if advance is not None:

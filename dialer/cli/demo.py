@@ -21,6 +21,8 @@ from dialer.ops.perms import open_private
 from dialer.recordings.store import recordings_by_status
 from dialer.reports import campaign_report
 from dialer.store import Database
+from dialer.store.audit import gate_verdicts
+from dialer.store.states import RecordingStatus
 
 
 def register(app: typer.Typer) -> None:
@@ -95,12 +97,10 @@ def _broker(value: str) -> tuple[str, int]:
 def _summary(result: DemoResult, workdir: Path) -> None:
     async def load() -> tuple[dict[str, object], list[tuple[str, str, int]], dict[str, int]]:
         async with Database.open(result.database, create=False) as db:
-            gate = await db.fetchall("SELECT verdict, rule, COUNT(*) AS n FROM audit WHERE kind = 'gate' "
-                                     "GROUP BY verdict, rule ORDER BY n DESC")
             async with db.read() as tx:
+                gate = await gate_verdicts(tx)
                 recorded = await recordings_by_status(tx)
-            return (await campaign_report(db, CAMPAIGN), [(r["verdict"], r["rule"], r["n"]) for r in gate],
-                    recorded)
+            return await campaign_report(db, CAMPAIGN), gate, recorded
 
     data, gate, recorded = asyncio.run(load())
     out.print(render_table(data))
@@ -114,7 +114,7 @@ def _summary(result: DemoResult, workdir: Path) -> None:
     if result.notice:
         out.print(f"note: {result.notice}")
     out.print(f"demo finished in {result.elapsed_s} s with {result.leads} leads")
-    flagged = sum(n for status, n in recorded.items() if status != "archived")
+    flagged = sum(n for status, n in recorded.items() if status != RecordingStatus.ARCHIVED)
     where = shlex.quote(str(workdir))
     out.print(f"  recordings:         {recorded.get('archived', 0)} archived in {result.recordings}, "
               f"{flagged} flagged ({command_prefix()} recordings missing --workdir {where})")

@@ -162,7 +162,7 @@ class _Stages:
         if self._progress is None:
             return
         self.stage(name, total)
-        self._progress.update(self._tasks[name], completed=done, **({"total": total} if total else {}))
+        self._progress.update(self._tasks[name], completed=done, total=total or None)  # (None: total unchanged)
 
 
 @contextmanager

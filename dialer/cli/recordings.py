@@ -55,9 +55,11 @@ def _actor() -> str:
 
 
 def _scope(call: str | None, campaign: str | None) -> tuple[str, str]:
-    if (call is None) == (campaign is None):
-        fail("give exactly one of --call ID or --campaign NAME", 2)
-    return ("call", call) if call is not None else ("campaign", campaign)  # type: ignore[return-value]
+    if call is not None and campaign is None:
+        return ("call", call)
+    if campaign is not None and call is None:
+        return ("campaign", campaign)
+    return fail("give exactly one of --call ID or --campaign NAME", 2)
 
 
 def _emit(rows: list[dict[str, Any]], fmt: str, columns: list[str]) -> None:

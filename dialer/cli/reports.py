@@ -30,6 +30,7 @@ from dialer.reports import campaign_report
 from dialer.reports.html import render_html
 from dialer.reports.text import render_table
 from dialer.retry import LeadStatus
+from dialer.store import campaigns
 
 __all__ = ["register", "render_table", "report", "status"]
 
@@ -55,7 +56,7 @@ def _load(config: Config, campaign: str | None, since: float | None = None, unti
         async with open_db(config) as db:
             if campaign is not None and campaign not in config.campaigns:
                 async with db.read() as tx:
-                    known = [r[0] for r in await tx.fetchall("SELECT id FROM campaigns ORDER BY id")]
+                    known = await campaigns.campaign_ids(tx)
                 if campaign not in known:
                     names = ", ".join(sorted({*known, *config.campaigns})) or "none"
                     fail(f"no campaign {campaign!r} in the config or the database (campaigns: {names})", 2)

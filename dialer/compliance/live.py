@@ -37,6 +37,7 @@ from dialer.compliance.registry import Registry, RegistryError
 from dialer.config.models import Config
 from dialer.numbers import is_e164, mask
 from dialer.store import Database, Tx
+from dialer.store import calls as calls_store
 from dialer.store import compliance as store
 from dialer.tasks import PartTasks, background
 
@@ -271,8 +272,7 @@ class LiveCompliance:
     async def _recover_optouts(self) -> None:
         """Opt-outs recorded as a call's outcome but not on the DNC list (a crash in between)."""
         async with self.db.read() as tx:
-            rows = await tx.fetchall(
-                "SELECT number, campaign_id, call_id FROM attempts WHERE disposition = 'opted_out'")
+            rows = await calls_store.opted_out_calls(tx)
         now = self.clock.now()
         missing = []
         for row in rows:

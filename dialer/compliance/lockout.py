@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -23,6 +23,9 @@ from dialer.events import CallEvent
 from dialer.numbers import mask
 from dialer.store import compliance as store
 from dialer.tasks import PartTasks
+
+if TYPE_CHECKING:
+    from dialer.daemon import DaemonContext
 
 log = structlog.get_logger(__name__)
 
@@ -74,12 +77,6 @@ class RefusalLockout:
             log.info("refusal_lockout", number=mask(entry.number), source=entry.source, until=entry.expires_at)
 
 
-class _Context(Protocol):
-    config: Config
-    db: Any
-    engine: Any
-
-
 @dataclass
 class LockoutComponent:
     """Attaches the lockout hook to the engine for the daemon's lifetime (removed again at stop)."""
@@ -102,7 +99,7 @@ class LockoutComponent:
             self.engine.tx_hooks.remove(self._hook)
 
 
-def lockout_component(ctx: _Context) -> LockoutComponent:
+def lockout_component(ctx: DaemonContext) -> LockoutComponent:
     """The component; always there, since a reload may put a campaign under a preset with a lockout
     (without one, the hook returns at once)."""
     return LockoutComponent(ctx.config, ctx.db, ctx.engine)

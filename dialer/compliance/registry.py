@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -321,6 +321,7 @@ class _Layout:
 
 
 _LOW_DTYPES = {8: "u1", 16: "u2", 32: "u4"}
+_VIEW_FORMATS: dict[int, Literal["B", "H", "I"]] = {8: "B", 16: "H", 32: "I"}  # memoryview formats of the same
 
 
 def _layout(span: int, count: int, low_bits: int) -> _Layout:
@@ -405,8 +406,8 @@ def _write_index(
         position += len(data)
 
     for name, chunks in (
-        ("top", [memoryview(top).cast("B")]),
-        ("mid", [memoryview(mid).cast("B")]),
+        ("top", [top.data.cast("B")]),
+        ("mid", [mid.data.cast("B")]),
         ("lows", _low_chunks(keys, base, low_mask, low_dtype)),
     ):
         start = arrays[name][0]
@@ -423,7 +424,7 @@ def _write_index(
 def _low_chunks(keys: KeyArray, base: int, low_mask: np.uint64, dtype: str) -> Iterator[memoryview]:
     for i in range(0, len(keys), _KEY_CHUNK):
         lows = ((keys[i : i + _KEY_CHUNK] - np.uint64(base)) & low_mask).astype(dtype)
-        yield memoryview(lows).cast("B")
+        yield lows.data.cast("B")
 
 
 def build_registry(
@@ -478,7 +479,7 @@ def build_registry(
     return RegistryInfo(
         name=name,
         country_code=country_code,
-        regions=tuple(header["regions"]),  # type: ignore[arg-type]
+        regions=tuple(sorted(r.upper() for r in regions)),  # as written in the header
         data_as_of=data_as_of,
         count=len(keys),
         low_bits=bits,
@@ -529,30 +530,30 @@ def e164_keys(numbers: list[str]) -> KeyArray:
 class Registry:
     """A loaded registry: answers "is this number listed?" one at a time or in batches."""
 
-    def __init__(self, path: Path, mapping: mmap.mmap, meta: dict[str, object]) -> None:
+    def __init__(self, path: Path, mapping: mmap.mmap, meta: dict[str, Any]) -> None:
         self.path = path
         self._mmap: mmap.mmap | None = mapping
         self.name = str(meta["name"])
-        self.country_code = int(meta["country_code"])  # type: ignore[call-overload]
-        self.regions = tuple(meta["regions"])  # type: ignore[arg-type]
+        self.country_code = int(meta["country_code"])
+        self.regions: tuple[str, ...] = tuple(meta["regions"])
         self.data_as_of = datetime.fromisoformat(str(meta["data_as_of"]))
-        self.count = int(meta["count"])  # type: ignore[call-overload]
-        self.low_bits = int(meta["low_bits"])  # type: ignore[call-overload]
+        self.count = int(meta["count"])
+        self.low_bits = int(meta["low_bits"])
         self.source = str(meta.get("source", ""))
         self.file_bytes = len(mapping)
-        self._base = int(meta["base"])  # type: ignore[call-overload]
-        self._span = int(meta["span"])  # type: ignore[call-overload]
+        self._base = int(meta["base"])
+        self._span = int(meta["span"])
         self._cc_prefix = str(self.country_code)
-        arrays: dict[str, list[int]] = meta["arrays"]  # type: ignore[assignment]
+        arrays: dict[str, list[int]] = meta["arrays"]
         mid_dtype = "<" + str(meta["mid_dtype"])
-        n_super = int(meta["n_super"])  # type: ignore[call-overload]
+        n_super = int(meta["n_super"])
         self._top = np.frombuffer(mapping, "<u8", n_super + 1, arrays["top"][0])
         self._mid = np.frombuffer(mapping, mid_dtype, n_super << SUPER_BITS, arrays["mid"][0])
         self._lows = np.frombuffer(mapping, "<" + _LOW_DTYPES[self.low_bits], self.count, arrays["lows"][0])
         # memoryviews index faster than numpy arrays from Python code (single lookups).
-        self._top_v = memoryview(self._top).cast("B").cast("Q")
-        self._mid_v = memoryview(self._mid).cast("B").cast("H" if mid_dtype.endswith("2") else "I")
-        self._lows_v = memoryview(self._lows).cast("B").cast({8: "B", 16: "H", 32: "I"}[self.low_bits])
+        self._top_v = self._top.data.cast("B").cast("Q")
+        self._mid_v = self._mid.data.cast("B").cast("H" if mid_dtype.endswith("2") else "I")
+        self._lows_v = self._lows.data.cast("B").cast(_VIEW_FORMATS[self.low_bits])
         self._shift = self.low_bits
         self._low_mask = (1 << self.low_bits) - 1
         self._bucket_mask = (1 << SUPER_BITS) - 1
@@ -671,7 +672,7 @@ class Registry:
             go_left = active & ~below
             lo = np.where(go_right, middle + 1, lo)
             hi = np.where(go_left, middle, hi)
-        found = lo < end
+        found: npt.NDArray[np.bool_] = lo < end
         found[found] = lows[lo[found]] == low[found]
         return found
 
@@ -679,7 +680,7 @@ class Registry:
         """Release the mapping (only once nothing else uses this registry)."""
         for view in (self._top_v, self._mid_v, self._lows_v):
             view.release()
-        self._top = self._mid = self._lows = np.zeros(0, dtype=np.uint8)  # type: ignore[assignment]
+        self._top = self._mid = self._lows = np.zeros(0, dtype=np.uint8)
         if self._mmap is not None:
             # A batch result may still view the mapping; then the GC closes it later.
             with contextlib.suppress(BufferError):

@@ -19,6 +19,8 @@ from typing import Literal
 
 from dialer.crm.config import CallbackPolicy
 from dialer.events import CallEvent
+from dialer.store import crm as crm_store
+from dialer.store.states import LeadStatus
 from dialer.tracker import CallState
 
 CALLBACK_PRIORITY = 1_000_000  # above any priority an import gives: a due callback is claimed first
@@ -43,10 +45,10 @@ def schedule(conn: sqlite3.Connection, request: CallbackRequest, now: float) -> 
     as it is (there is nothing to dial); a lead with a live call keeps its state, and the call's
     outcome makes it due at the callback time (`reopen_after_final`).
     """
-    lead = conn.execute("SELECT campaign_id, status, priority FROM leads WHERE id = ?", (request.lead_id,)).fetchone()
+    lead = crm_store.lead_ref(conn, request.lead_id)
     if lead is None:
         return None
-    campaign, status, priority = lead
+    campaign, status, priority = lead.campaign_id, lead.status, lead.priority
     earlier = conn.execute(
         "SELECT lead_priority FROM callbacks WHERE lead_id = ? AND status = 'pending' ORDER BY id LIMIT 1",
         (request.lead_id,)).fetchone()
@@ -62,14 +64,10 @@ def schedule(conn: sqlite3.Connection, request: CallbackRequest, now: float) -> 
     return int(cursor.lastrowid or 0)
 
 
-def _make_due(conn: sqlite3.Connection, lead_id: int, status: str, due_at: float, now: float) -> None:
-    if status == "invalid":
+def _make_due(conn: sqlite3.Connection, lead_id: int, status: LeadStatus, due_at: float, now: float) -> None:
+    if status is LeadStatus.INVALID:
         return
-    conn.execute(
-        "UPDATE leads SET status = CASE WHEN status = 'dialing' THEN status ELSE 'pending' END, "
-        "next_attempt_at = ?, priority = CASE WHEN priority > ? THEN priority ELSE ? END, updated_at = ? "
-        "WHERE id = ?",
-        (due_at, CALLBACK_PRIORITY, CALLBACK_PRIORITY, now, lead_id))
+    crm_store.make_due(conn, lead_id, due_at, CALLBACK_PRIORITY, now)
 
 
 def fire(conn: sqlite3.Connection, started: Sequence[tuple[int, str, float]]) -> int:
@@ -84,7 +82,7 @@ def fire(conn: sqlite3.Connection, started: Sequence[tuple[int, str, float]]) ->
             continue
         conn.execute("UPDATE callbacks SET status = 'fired', fired_call_id = ?, fired_at = ? WHERE id = ?",
                      (call_id, at, row[0]))
-        conn.execute("UPDATE leads SET priority = ? WHERE id = ?", (row[1], lead_id))
+        crm_store.set_priority(conn, lead_id, row[1])
         fired += 1
     return fired
 
@@ -93,11 +91,11 @@ def reopen_after_final(conn: sqlite3.Connection, lead_ids: Sequence[int], now: f
     """After calls ended: a lead with a pending callback is due at the callback's time, whatever
     the retry policy just decided (the callback was asked for during or before that call)."""
     for lead_id in lead_ids:
-        row = conn.execute(
-            "SELECT c.due_at, l.status FROM callbacks c JOIN leads l ON l.id = c.lead_id "
-            "WHERE c.lead_id = ? AND c.status = 'pending' ORDER BY c.id DESC LIMIT 1", (lead_id,)).fetchone()
-        if row is not None:
-            _make_due(conn, lead_id, row[1], row[0], now)
+        row = conn.execute("SELECT due_at FROM callbacks WHERE lead_id = ? AND status = 'pending' "
+                           "ORDER BY id DESC LIMIT 1", (lead_id,)).fetchone()
+        status = crm_store.lead_status(conn, lead_id) if row is not None else None
+        if row is not None and status is not None:
+            _make_due(conn, lead_id, status, row[0], now)
 
 
 class CallbackHook:

@@ -21,7 +21,6 @@ the file rather than left in free space; a checkpoint afterwards moves the pages
 
 from __future__ import annotations
 
-import json
 import re
 import sqlite3
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ import phonenumbers
 
 from dialer.numbers import GROUP_SEPARATOR, MIN_MASKED_DIGITS, number_hash
 from dialer.store import compliance as compliance_store
+from dialer.store import erasure as erasure_store
 
 PSEUDONYM_PREFIX = "erased:"
 
@@ -110,13 +110,10 @@ def spellings(e164: str) -> re.Pattern[str]:
 def forget(conn: sqlite3.Connection, e164: str, actor: str, now: float, key: bytes) -> ErasureResult:
     """Erase the person owning `e164` (see the module docstring). Runs inside the caller's write
     transaction, on the database thread."""
-    row = conn.execute("SELECT contact_id FROM phone_numbers WHERE number = ?", (e164,)).fetchone()
-    contact_id = int(row[0]) if row is not None else None
+    contact_id = erasure_store.contact_of(conn, e164)
     numbers = [e164]
     if contact_id is not None:
-        numbers = [r[0] for r in conn.execute(
-            "SELECT number FROM phone_numbers WHERE contact_id = ? AND number NOT LIKE 'erased:%' ORDER BY number",
-            (contact_id,))] or [e164]
+        numbers = erasure_store.numbers_of(conn, contact_id) or [e164]
     result = ErasureResult(contact_id, len(numbers))
     names: list[str] = []
     if contact_id is not None:
@@ -126,28 +123,23 @@ def forget(conn: sqlite3.Connection, e164: str, actor: str, now: float, key: byt
         result.hashes.append(digest)
         _erase_number(conn, number, digest, names, now, result)
     compliance_store.add_suppressions(conn, result.hashes, now, actor)
-    conn.execute(
-        "INSERT INTO audit (at, kind, number_hash, number_masked, verdict, rule, detail, actor) "
-        "VALUES (?, 'forget', ?, NULL, NULL, 'dnc.erased', ?, ?)",
-        (now, number_hash(e164, key), result.summary(), actor))
+    erasure_store.add_forget_audit(conn, number_hash(e164, key), result.summary(), actor, now)
     return result
 
 
 def _erase_contact(conn: sqlite3.Connection, contact_id: int, now: float, result: ErasureResult) -> list[str]:
     """Clear the contact's fields; returns the texts (name and its parts) to scrub elsewhere."""
-    row = conn.execute("SELECT name, attributes FROM contacts WHERE id = ?", (contact_id,)).fetchone()
+    fields = erasure_store.contact_fields(conn, contact_id)
     texts: list[str] = []
-    if row is not None:
-        name = (row[0] or "").strip()
+    if fields is not None:
+        name = (fields.name or "").strip()
         if name:
             texts.append(name)
             texts += [part for part in name.split() if len(part) >= 3]
-        attributes = json.loads(row[1] or "{}")
-        texts += [str(v).strip() for v in attributes.values() if len(str(v).strip()) >= 3]
+        texts += [str(v).strip() for v in fields.attributes.values() if len(str(v).strip()) >= 3]
     result.notes = conn.execute("DELETE FROM contact_notes WHERE contact_id = ?", (contact_id,)).rowcount
     conn.execute("DELETE FROM contact_tags WHERE contact_id = ?", (contact_id,))
-    conn.execute("UPDATE contacts SET name = NULL, attributes = '{}', erased_at = ?, updated_at = ? WHERE id = ?",
-                 (now, now, contact_id))
+    erasure_store.clear_contact(conn, contact_id, now)
     return sorted(set(texts), key=len, reverse=True)
 
 
@@ -155,20 +147,10 @@ def _erase_number(conn: sqlite3.Connection, number: str, digest: str, names: lis
                   result: ErasureResult) -> None:
     alias = pseudonym(digest)
     scrub = Scrub(number, names, alias)
-    # phone_numbers is the parent of leads.number: add the pseudonym's row, move the leads, drop the old.
-    phone = conn.execute("SELECT contact_id, region, number_type, zones, created_at FROM phone_numbers "
-                         "WHERE number = ?", (number,)).fetchone()
-    if phone is not None:
-        conn.execute("INSERT INTO phone_numbers (number, contact_id, region, number_type, zones, created_at) "
-                     "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (number) DO NOTHING", (alias, *phone))
     # Queued leads of an erased person are never dialled: blocked (the gate would block them anyway).
-    conn.execute("UPDATE leads SET status = 'blocked', last_disposition = COALESCE(last_disposition, 'blocked'), "
-                 "updated_at = ? WHERE number = ? AND status = 'pending'", (now, number))
-    result.leads += conn.execute("UPDATE leads SET number = ? WHERE number = ?", (alias, number)).rowcount
-    if phone is not None:
-        conn.execute("DELETE FROM phone_numbers WHERE number = ?", (number,))
-    call_ids = [r[0] for r in conn.execute("SELECT call_id FROM attempts WHERE number = ?", (number,))]
-    result.attempts += conn.execute("UPDATE attempts SET number = ? WHERE number = ?", (alias, number)).rowcount
+    result.leads += erasure_store.replace_in_leads(conn, number, alias, now)
+    call_ids = erasure_store.replace_in_attempts(conn, number, alias)
+    result.attempts += len(call_ids)
     for call_id in call_ids:
         _scrub_row(conn, "attempts", "call_id", call_id, ("channel", "detail"), scrub)
     result.messages += conn.execute(
@@ -177,9 +159,8 @@ def _erase_number(conn: sqlite3.Connection, number: str, digest: str, names: lis
         "UPDATE dnc_entries SET number = ?, removed_at = COALESCE(removed_at, ?) WHERE number = ?",
         (alias, now, number)).rowcount
     result.consents += conn.execute("UPDATE consents SET number = ? WHERE number = ?", (alias, number)).rowcount
-    audit_ids = [r[0] for r in conn.execute("SELECT id FROM audit WHERE number_hash = ?", (digest,))]
+    audit_ids = erasure_store.unmask_audit(conn, digest)
     result.audit_rows += len(audit_ids)
-    conn.execute("UPDATE audit SET number_masked = NULL WHERE number_hash = ?", (digest,))
     for audit_id in audit_ids:
         _scrub_row(conn, "audit", "id", audit_id, ("detail",), scrub)
     for table in ("dnc_entries", "consents"):
@@ -286,5 +267,4 @@ def _erase_recordings(conn: sqlite3.Connection, call_ids: list[str], result: Era
                 result.recording_files += [p for p in row if p]
         result.recording_rows += conn.execute(f"DELETE FROM recordings WHERE call_id IN ({marks})", erase).rowcount
         if has_status:
-            conn.execute(f"UPDATE attempts SET recording_status = 'erased' WHERE call_id IN ({marks}) "
-                         "AND recording_status IS NOT NULL", erase)
+            erasure_store.mark_recordings_erased(conn, erase)

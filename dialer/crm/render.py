@@ -13,6 +13,7 @@ from rich.text import Text
 
 from dialer.crm.store import AttemptEntry, ContactHistory, GateEntry
 from dialer.logs import mask_text
+from dialer.store.states import LeadStatus, RecordingStatus
 from dialer.terminal import append, safe_text
 
 
@@ -64,7 +65,7 @@ def _attempt_row(a: AttemptEntry) -> TimelineRow:
     if a.detail and a.disposition in ("failed", "unknown"):
         outcome = f"{outcome}: {a.detail}"
     recording = a.recording or ""
-    if a.recording_status and a.recording_status != "archived":
+    if a.recording_status and a.recording_status != RecordingStatus.ARCHIVED:
         recording = f"{recording} ({a.recording_status})".strip()
     return TimelineRow(a.created_at, a.campaign, a.medium, a.number, outcome, _talk(a.talk_s), recording,
                        _gate(a.gate))
@@ -97,7 +98,7 @@ def render_history(history: ContactHistory) -> RenderableType:
                        "last outcome"):
             leads.add_column(column, no_wrap=column == "number")
         for lead in history.leads:
-            due = iso(lead.next_attempt_at) if lead.status == "pending" else ""
+            due = iso(lead.next_attempt_at) if lead.status == LeadStatus.PENDING else ""
             leads.add_row(str(lead.id), lead.campaign, *((lead.number,) if several else ()), lead.status,
                           str(lead.attempts), due, lead.last_disposition or "")
         parts.append(leads)

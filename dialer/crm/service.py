@@ -20,7 +20,8 @@ from dialer.crm import store as crm
 from dialer.numbers import PhoneNumber, mask
 from dialer.recordings import removal
 from dialer.recordings.config import RecordingsConfig
-from dialer.store import Database, Tx
+from dialer.store import Database
+from dialer.store import crm as crm_store
 
 log = structlog.get_logger("dialer.crm")
 EXPORT_PAGE = 200
@@ -111,42 +112,19 @@ async def schedule_callback(db: Database, number: PhoneNumber, campaign: str | N
     """
     async with db.write() as tx:
         if campaign is None:
-            row = await tx.fetchone(
-                "SELECT l.campaign_id FROM leads l LEFT JOIN attempts a ON a.lead_id = l.id WHERE l.number = ? "
-                "GROUP BY l.id, l.campaign_id ORDER BY MAX(COALESCE(a.created_at, l.updated_at)) DESC LIMIT 1",
-                (number.e164,))
-            if row is None:
+            campaign = await crm_store.latest_campaign(tx, number.e164)
+            if campaign is None:
                 raise LookupError("the number is in no campaign: name one with --campaign")
-            campaign = str(row[0])
         if campaign not in call_campaigns:
             raise LookupError(f"campaign {campaign!r} is not a call campaign in the config")
-        lead = await tx.fetchone("SELECT id FROM leads WHERE campaign_id = ? AND number = ?", (campaign, number.e164))
-        new_lead = lead is None
-        if lead is None:
-            lead_id = await _new_lead(tx, number, campaign, now)
-        else:
-            lead_id = int(lead[0])
+        existing = await crm_store.lead_id(tx, campaign, number.e164)
+        new_lead = existing is None
+        lead_id = await crm_store.new_lead(tx, number, campaign, now) if existing is None else existing
         request = callbacks.CallbackRequest(lead_id, due_at, "cli", actor)
         callback_id = await tx.run(callbacks.schedule, request, now)
     log.info("callback_scheduled", number=mask(number.e164), campaign=campaign, lead=lead_id, due_at=due_at,
              by=actor)
     return ScheduledCallback(int(callback_id), lead_id, campaign, due_at, new_lead)
-
-
-async def _new_lead(tx: Tx, number: PhoneNumber, campaign: str, now: float) -> int:
-    known = await tx.fetchone("SELECT 1 FROM phone_numbers WHERE number = ?", (number.e164,))
-    if known is None:
-        contact_id = await tx.execute("INSERT INTO contacts (name, attributes, created_at, updated_at) "
-                                      "VALUES (NULL, '{}', ?, ?)", (now, now))
-        await tx.execute("INSERT INTO phone_numbers (number, contact_id, region, number_type, zones, created_at) "
-                         "VALUES (?, ?, ?, ?, ?, ?)", (number.e164, contact_id, number.region,
-                                                       number.number_type.value, " ".join(number.zones), now))
-    await tx.execute("INSERT INTO campaigns (id, state, created_at, updated_at) VALUES (?, 'active', ?, ?) "
-                     "ON CONFLICT (id) DO NOTHING", (campaign, now, now))
-    # Created for the callback: not due before it (the callback sets the time).
-    return await tx.execute(
-        "INSERT INTO leads (campaign_id, number, status, priority, attempts, next_attempt_at, created_at, updated_at) "
-        "VALUES (?, ?, 'pending', 0, 0, ?, ?, ?)", (campaign, number.e164, 4e9, now, now))
 
 
 async def forget(db: Database, e164: str, actor: str, now: float, recordings: RecordingsConfig,

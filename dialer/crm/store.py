@@ -3,8 +3,9 @@
 A contact is a person: a name, the attributes of the import, one or more numbers (E.164, with the
 region and time zones found at import), tags and notes. Its history is every attempt (call or
 message) to any of its numbers, each with the gate decision that allowed it, the decisions that
-blocked its leads, the DNC and consent facts about its numbers, callbacks and messages. Portable
-SQL; reads only (the writes are the small functions at the end).
+blocked its leads, the DNC and consent facts about its numbers, callbacks and messages. The core
+tables (contacts, numbers, leads, attempts, audit) are read through `dialer.store.contacts`; the
+CRM's own tables (tags, notes, callbacks, messages) and the compliance and recordings rows here.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dialer.numbers import NumberError, normalise, number_hash
+from dialer.store import contacts
 from dialer.store.db import Row, Tx
 
 _CHUNK = 500
@@ -214,12 +216,12 @@ def parse_key(text: str, region: str) -> tuple[str, str | int]:
 async def contact_id_for(tx: Tx, kind: str, key: str | int) -> int:
     """The contact with this id, or owning this number; ContactNotFound otherwise."""
     if kind == "id":
-        row = await tx.fetchone("SELECT id FROM contacts WHERE id = ?", (int(key),))
+        found = int(key) if await contacts.contact_exists(tx, int(key)) else None
     else:
-        row = await tx.fetchone("SELECT contact_id FROM phone_numbers WHERE number = ?", (str(key),))
-    if row is None:
+        found = await contacts.owner_of(tx, str(key))
+    if found is None:
         raise ContactNotFound("no contact with that id" if kind == "id" else "no contact has that number")
-    return int(row[0])
+    return found
 
 
 # -- history ----------------------------------------------------------------------------------------
@@ -243,9 +245,7 @@ async def contact_histories(tx: Tx, contact_ids: Sequence[int], hash_key: bytes,
         return []
     ids = list(contact_ids)
     marks = _marks(ids)
-    rows = await tx.fetchall(
-        f"SELECT id, name, attributes, created_at, updated_at, erased_at FROM contacts WHERE id IN ({marks}) "
-        "ORDER BY id", ids)
+    rows = await contacts.contact_rows(tx, ids)
     by_id: dict[int, ContactHistory] = {
         r["id"]: ContactHistory(r["id"], r["name"], json.loads(r["attributes"] or "{}"), r["created_at"],
                                 r["updated_at"], r["erased_at"])
@@ -254,9 +254,7 @@ async def contact_histories(tx: Tx, contact_ids: Sequence[int], hash_key: bytes,
     if not by_id:
         return []
     owner: dict[str, int] = {}
-    for r in await tx.fetchall(
-            f"SELECT number, contact_id, region, number_type, zones FROM phone_numbers WHERE contact_id IN ({marks}) "
-            "ORDER BY created_at, number", ids):
+    for r in await contacts.number_rows(tx, ids):
         owner[r["number"]] = r["contact_id"]
         by_id[r["contact_id"]].numbers.append(
             NumberInfo(r["number"], r["region"], r["number_type"], tuple(r["zones"].split())))
@@ -269,14 +267,11 @@ async def contact_histories(tx: Tx, contact_ids: Sequence[int], hash_key: bytes,
         by_id[r["contact_id"]].notes.append(NoteInfo(r["id"], r["body"], r["author"], r["created_at"]))
     numbers = list(owner)
     lead_owner: dict[int, int] = {}
-    for chunk in _chunks(numbers):
-        for r in await tx.fetchall(
-                "SELECT id, campaign_id, number, status, attempts, next_attempt_at, last_disposition FROM leads "
-                f"WHERE number IN ({_marks(chunk)}) ORDER BY created_at, id", chunk):
-            lead_owner[r["id"]] = owner[r["number"]]
-            by_id[owner[r["number"]]].leads.append(LeadEntry(
-                r["id"], r["campaign_id"], r["number"], r["status"], r["attempts"], r["next_attempt_at"],
-                r["last_disposition"]))
+    for r in await contacts.lead_rows(tx, numbers):
+        lead_owner[r["id"]] = owner[r["number"]]
+        by_id[owner[r["number"]]].leads.append(LeadEntry(
+            r["id"], r["campaign_id"], r["number"], r["status"], r["attempts"], r["next_attempt_at"],
+            r["last_disposition"]))
     await _attempts(tx, numbers, owner, by_id)
     await _audit(tx, numbers, owner, lead_owner, by_id, hash_key)
     await _compliance(tx, numbers, owner, by_id, hash_key, now)
@@ -308,43 +303,38 @@ def _gate(r: Row, prefix: str = "") -> GateEntry:
 
 
 async def _attempts(tx: Tx, numbers: list[str], owner: dict[str, int], by_id: dict[int, ContactHistory]) -> None:
-    recordings = await has_table(tx, "recordings")
+    rows = await contacts.attempt_rows(tx, numbers)
     # The recordings table (its own migration) gives each answered call its archived file.
-    rec_cols = "r.path AS rec_path, r.source_path AS rec_source, r.status AS rec_status" if recordings else (
-        "NULL AS rec_path, NULL AS rec_source, NULL AS rec_status")
-    rec_join = "LEFT JOIN recordings r ON r.call_id = a.call_id" if recordings else ""
-    for chunk in _chunks(numbers):
-        rows = await tx.fetchall(
-            "SELECT a.call_id, a.medium, a.campaign_id, a.lead_id, a.number, a.state, a.created_at, a.answered_at, "
-            "a.ended_at, a.disposition, a.talk_s, a.detail, "
-            "g.at AS g_at, g.kind AS g_kind, g.campaign_id AS g_campaign_id, g.lead_id AS g_lead_id, "
-            "g.call_id AS g_call_id, g.verdict AS g_verdict, g.rule AS g_rule, g.detail AS g_detail, "
-            f"g.actor AS g_actor, {rec_cols} FROM attempts a LEFT JOIN audit g ON g.id = a.audit_id {rec_join} "
-            f"WHERE a.number IN ({_marks(chunk)}) ORDER BY a.created_at, a.id", chunk)
-        for r in rows:
-            gate = _gate(r, "g_") if r["g_at"] is not None else None
-            by_id[owner[r["number"]]].attempts.append(AttemptEntry(
-                r["call_id"], r["medium"], r["campaign_id"], r["lead_id"], r["number"], r["state"], r["created_at"],
-                r["answered_at"], r["ended_at"], r["disposition"], r["talk_s"], r["detail"],
-                r["rec_path"] or r["rec_source"], r["rec_status"], gate))
+    files = await _recordings(tx, [r["call_id"] for r in rows]) if await has_table(tx, "recordings") else {}
+    for r in rows:
+        gate = _gate(r, "g_") if r["g_at"] is not None else None
+        path, status = files.get(r["call_id"], (None, None))
+        by_id[owner[r["number"]]].attempts.append(AttemptEntry(
+            r["call_id"], r["medium"], r["campaign_id"], r["lead_id"], r["number"], r["state"], r["created_at"],
+            r["answered_at"], r["ended_at"], r["disposition"], r["talk_s"], r["detail"], path, status, gate))
+
+
+async def _recordings(tx: Tx, call_ids: list[str]) -> dict[str, tuple[str | None, str | None]]:
+    """Call id -> (the archived file, else the spool path; the recording's status)."""
+    found: dict[str, tuple[str | None, str | None]] = {}
+    for chunk in _chunks(call_ids):
+        for r in await tx.fetchall(f"SELECT call_id, path, source_path, status FROM recordings "
+                                   f"WHERE call_id IN ({_marks(chunk)})", chunk):
+            found[r["call_id"]] = (r["path"] or r["source_path"], r["status"])
+    return found
 
 
 async def _audit(tx: Tx, numbers: list[str], owner: dict[str, int], lead_owner: dict[int, int],
                  by_id: dict[int, ContactHistory], hash_key: bytes) -> None:
-    columns = "at, kind, campaign_id, lead_id, call_id, verdict, rule, detail, actor"
     # Every audit row about a number carries its keyed hash (indexed): gate decisions and changes alike.
     hashes = {_hash(n, hash_key): owner[n] for n in numbers}
-    keys = list(hashes)
-    for chunk in _chunks(keys):
-        for r in await tx.fetchall(
-                f"SELECT {columns}, number_hash FROM audit WHERE number_hash IN ({_marks(chunk)}) "
-                "ORDER BY at, id", chunk):
-            history = by_id[hashes[r["number_hash"]]]
-            if r["kind"] in ("gate", "sms"):  # decisions: the allowing ones come with their attempts
-                if r["verdict"] == "block" and r["lead_id"] in lead_owner:
-                    history.blocks.append(_gate(r))
-            else:
-                history.changes.append(_gate(r))
+    for r in await contacts.audit_rows(tx, list(hashes)):
+        history = by_id[hashes[r["number_hash"]]]
+        if r["kind"] in ("gate", "sms"):  # decisions: the allowing ones come with their attempts
+            if r["verdict"] == "block" and r["lead_id"] in lead_owner:
+                history.blocks.append(_gate(r))
+        else:
+            history.changes.append(_gate(r))
 
 
 def _hash(number: str, key: bytes) -> str:
@@ -401,28 +391,18 @@ async def search_contacts(tx: Tx, *, name: str | None = None, number: str | None
 
     SQL narrows the candidates (its LIKE folds ASCII letters only, so every other character is a
     one-character wildcard there); the exact, Unicode-aware comparison is made here."""
-    where = ["1 = 1"]
-    params: list[object] = []
-    if name:
-        where.append("c.name LIKE ? ESCAPE '\\'")
-        params.append(f"%{_like_any_case(name)}%")
-    if number:
-        digits = "".join(ch for ch in number if ch.isdigit())
-        where.append("EXISTS (SELECT 1 FROM phone_numbers p WHERE p.contact_id = c.id AND p.number LIKE ?)")
-        params.append(f"+%{digits}%")
-    if tag:
-        where.append("EXISTS (SELECT 1 FROM contact_tags t WHERE t.contact_id = c.id AND t.tag = ?)")
-        params.append(tag.lower())
-    if attribute:
+    digits = "".join(ch for ch in number if ch.isdigit()) if number else ""
+    query = contacts.ContactQuery(
+        name_like=f"%{_like_any_case(name)}%" if name else None,
+        number_like=f"+%{digits}%" if number else None,
+        tag=tag.lower() if tag else None,
         # Coarse in SQL (some attribute has a value like it), exact in Python below.
-        where.append("EXISTS (SELECT 1 FROM json_each(c.attributes) j WHERE j.value LIKE ? ESCAPE '\\')")
-        params.append(_like_any_case(attribute[1].strip()))
+        attribute_like=_like_any_case(attribute[1].strip()) if attribute else None,
+    )
     found: list[ContactSummary] = []
     after = 0
     while len(found) < limit:
-        rows = await tx.fetchall(
-            f"SELECT c.id, c.name, c.attributes, c.erased_at FROM contacts c WHERE {' AND '.join(where)} "
-            "AND c.id > ? ORDER BY c.id LIMIT ?", (*params, after, max(limit * 4, 200)))
+        rows = await contacts.search_page(tx, query, after, max(limit * 4, 200))
         if not rows:
             break
         after = rows[-1]["id"]
@@ -438,11 +418,8 @@ async def search_contacts(tx: Tx, *, name: str | None = None, number: str | None
     if not found:
         return []
     ids = [c.id for c in found]
-    numbers: dict[int, list[str]] = {}
+    numbers = await contacts.numbers_by_contact(tx, ids)
     tags: dict[int, list[str]] = {}
-    for r in await tx.fetchall(f"SELECT contact_id, number FROM phone_numbers WHERE contact_id IN ({_marks(ids)}) "
-                               "ORDER BY number", ids):
-        numbers.setdefault(r[0], []).append(r[1])
     for r in await tx.fetchall(f"SELECT contact_id, tag FROM contact_tags WHERE contact_id IN ({_marks(ids)}) "
                                "ORDER BY tag", ids):
         tags.setdefault(r[0], []).append(r[1])
@@ -467,13 +444,7 @@ def _attribute_matches(attributes: dict[str, Any], key: str, value: str) -> bool
 
 async def contact_ids_page(tx: Tx, after_id: int, limit: int, tag: str | None = None) -> list[int]:
     """Contact ids after `after_id`, in order (for export), optionally only those with `tag`."""
-    if tag:
-        rows = await tx.fetchall(
-            "SELECT c.id FROM contacts c WHERE c.id > ? AND EXISTS (SELECT 1 FROM contact_tags t "
-            "WHERE t.contact_id = c.id AND t.tag = ?) ORDER BY c.id LIMIT ?", (after_id, tag.lower(), limit))
-    else:
-        rows = await tx.fetchall("SELECT id FROM contacts WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit))
-    return [int(r[0]) for r in rows]
+    return await contacts.contact_ids_page(tx, after_id, limit, tag.lower() if tag else None)
 
 
 # -- tags and notes ---------------------------------------------------------------------------------
@@ -496,7 +467,7 @@ async def add_tags(tx: Tx, contact_id: int, tags: Sequence[str], actor: str, now
         await tx.execute("INSERT INTO contact_tags (contact_id, tag, created_at, actor) VALUES (?, ?, ?, ?)",
                          (contact_id, tag, now, actor))
         added += 1
-    await tx.execute("UPDATE contacts SET updated_at = ? WHERE id = ?", (now, contact_id))
+    await contacts.touch(tx, contact_id, now)
     return added
 
 
@@ -505,7 +476,7 @@ async def remove_tags(tx: Tx, contact_id: int, tags: Sequence[str], now: float) 
     removed = 0
     for tag in tags:
         removed += await tx.execute("DELETE FROM contact_tags WHERE contact_id = ? AND tag = ?", (contact_id, tag))
-    await tx.execute("UPDATE contacts SET updated_at = ? WHERE id = ?", (now, contact_id))
+    await contacts.touch(tx, contact_id, now)
     return removed
 
 
@@ -514,5 +485,5 @@ async def add_note(tx: Tx, contact_id: int, body: str, author: str, now: float) 
     note_id = await tx.execute(
         "INSERT INTO contact_notes (contact_id, body, author, created_at) VALUES (?, ?, ?, ?)",
         (contact_id, body, author, now))
-    await tx.execute("UPDATE contacts SET updated_at = ? WHERE id = ?", (now, contact_id))
+    await contacts.touch(tx, contact_id, now)
     return note_id

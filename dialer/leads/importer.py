@@ -296,7 +296,7 @@ def _list_name(options: ImportOptions, label: str) -> str:
 async def import_file(
     db: Database,
     campaign_id: str,
-    source: LeadSource | Path,
+    source: LeadSource,
     options: ImportOptions,
     now: float,
     *,
@@ -305,10 +305,9 @@ async def import_file(
     on_normalised: Callable[[int], None] | None = None,
     on_written: Callable[[int], None] | None = None,
 ) -> ImportReport:
-    """Import a lead list in one transaction; a file-level error anywhere, or `strict` with a bad row,
-    rolls everything back (CsvFormatError for the former, `result` None for the latter)."""
-    if isinstance(source, Path):
-        source = LeadSource(source, str(source), "utf-8", None)
+    """Import a lead list (from `sources.open_source`, as `dialer import` opens it) in one transaction;
+    a file-level error anywhere, or `strict` with a bad row, rolls everything back (CsvFormatError for
+    the former, `result` None for the latter)."""
     columns, start = open_leads(source.path, number_column=options.number_column, encoding=source.encoding,
                                 delimiter=source.delimiter)
     if errors is not None:

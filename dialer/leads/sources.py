@@ -87,9 +87,17 @@ def open_source(name: str | Path, *, encoding: str | None = None, delimiter: str
             try:
                 if path.is_dir():
                     raise CsvFormatError(f"{label} is a folder, not a lead list")
-                path.open("rb").close()
+                regular = path.is_file()
+                if regular:  # (opening a FIFO to probe it would take its only reader's turn)
+                    path.open("rb").close()
             except OSError as exc:
                 raise CsvFormatError(f"cannot read {label}: {exc.strerror}") from None
+            if not regular:
+                # A pipe, /dev/stdin or a FIFO can be read only once, and the import reads its head,
+                # then splits it by offsets: copied to a private temporary file first, like "-".
+                if on_stage is not None:
+                    on_stage(f"reading {label}")
+                path = _spool(stack, path, label)
         head = _head(path)
         if head.startswith((_ZIP, _OLE)):
             if on_stage is not None:
@@ -141,6 +149,19 @@ def _spool_stdin(stack: contextlib.ExitStack) -> Path:
         shutil.copyfileobj(source, target, _COPY_BYTES)
     if path.stat().st_size == 0:
         raise CsvFormatError("standard input is empty (pipe a CSV file into the command)")
+    return path
+
+
+def _spool(stack: contextlib.ExitStack, source: Path, label: str) -> Path:
+    """A file that is not a regular one (a pipe, /dev/stdin) copied once into a temporary file."""
+    path = _temporary(stack, ".csv")
+    try:
+        with source.open("rb") as handle, path.open("wb") as target:
+            shutil.copyfileobj(handle, target, _COPY_BYTES)
+    except OSError as exc:
+        raise CsvFormatError(f"cannot read {label}: {exc.strerror}") from None
+    if path.stat().st_size == 0:
+        raise CsvFormatError("nothing to read (pipe a CSV file into the command)")
     return path
 
 

@@ -39,8 +39,9 @@ from dialer.logs import mask_text
 from dialer.mqtt.config import MqttConfig
 from dialer.mqtt.payloads import ErrorDetail, ReplyPayload
 from dialer.numbers import NumberError, PhoneNumber, normalise
-from dialer.store import Database, Tx
+from dialer.store import Database, Tx, campaigns
 from dialer.store.audit import AuditEntry, add_entry
+from dialer.store.states import CampaignState
 
 log = structlog.get_logger("dialer.mqtt.commands")
 
@@ -122,7 +123,7 @@ COMMANDS: dict[str, type[_Command]] = {
     "add_dnc": AddDncCommand,
     "status": StatusCommand,
 }
-CAMPAIGN_STATES = {"pause": "paused", "resume": "active", "stop": "finished"}
+CAMPAIGN_STATES = {"pause": CampaignState.PAUSED, "resume": CampaignState.ACTIVE, "stop": CampaignState.FINISHED}
 
 
 class CommandRefused(Exception):
@@ -370,12 +371,11 @@ class CommandHandler:
         state = CAMPAIGN_STATES[verb]
         now = self.ctx.clock.now()
         async with self.ctx.db.write() as tx:
-            row = await tx.fetchone("SELECT state FROM campaigns WHERE id = ?", (command.campaign,))
-            if row is None:
+            previous = await campaigns.campaign_state(tx, command.campaign)
+            if previous is None:
                 raise refuse("campaign", f"no campaign {command.campaign!r} on this node")
-            await tx.execute("UPDATE campaigns SET state = ?, updated_at = ? WHERE id = ?",
-                             (state, now, command.campaign))
-            result = {"campaign": command.campaign, "state": state, "previous": row[0]}
+            await campaigns.set_state(tx, command.campaign, state, now)
+            result = {"campaign": command.campaign, "state": state.value, "previous": previous.value}
             await audit.write(tx, now, result, campaign=command.campaign)  # with the change it records
         self.ctx.campaign_changed(command.campaign)
         return result
@@ -441,7 +441,7 @@ class CommandHandler:
     async def _status(self) -> dict[str, Any]:
         engine = self.ctx.engine
         async with self.ctx.db.read() as tx:
-            campaigns = {row[0]: row[1] for row in await tx.fetchall("SELECT id, state FROM campaigns ORDER BY id")}
+            states = {name: state.value for name, state in (await campaigns.states_by_name(tx)).items()}
         stats = engine.stats
         return {
             "version": dialer.__version__,
@@ -451,7 +451,7 @@ class CommandHandler:
             "draining": engine.draining,
             "live_calls": len(engine.tracker),
             "live_by_campaign": dict(engine.tracker.live_by_campaign()),
-            "campaigns": campaigns,
+            "campaigns": states,
             "originated": stats.originated,
             "ended": stats.ended,
             "blocked": stats.blocked,
@@ -476,7 +476,7 @@ def _decode(payload: bytes) -> tuple[dict[str, Any], list[ErrorDetail]]:
 def _request_id(data: dict[str, Any]) -> str:
     """The request id if it is valid (it becomes a topic level), else `unknown`."""
     try:
-        return StatusCommand(request_id=data.get("request_id")).request_id
+        return StatusCommand.model_validate({"request_id": data.get("request_id")}).request_id
     except ValidationError:
         return UNKNOWN_REQUEST
 

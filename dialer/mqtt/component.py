@@ -13,10 +13,11 @@ import contextlib
 import sqlite3
 from collections import deque
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import aiomqtt
 import structlog
+from paho.mqtt.reasoncodes import ReasonCode
 
 import dialer
 from dialer.alerts import Alert
@@ -116,10 +117,12 @@ class MqttComponent:
                 task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        for hooks, hook in ((self.engine.tx_hooks, self.writer), (self.engine.event_hooks, self._on_events),
-                            (self.engine.alert_hooks, self._on_alert)):
-            with contextlib.suppress(ValueError):
-                hooks.remove(hook)  # type: ignore[arg-type]
+        with contextlib.suppress(ValueError):
+            self.engine.tx_hooks.remove(self.writer)
+        with contextlib.suppress(ValueError):
+            self.engine.event_hooks.remove(self._on_events)
+        with contextlib.suppress(ValueError):
+            self.engine.alert_hooks.remove(self._on_alert)
         with contextlib.suppress(Exception):
             await self.commands.flush_audit()
         left = await self.backlog()
@@ -154,7 +157,7 @@ class MqttComponent:
 
     # -- the broker session ---------------------------------------------------------------------
 
-    def _status(self, state: str, reason: str | None = None) -> bytes:
+    def _status(self, state: Literal["online", "offline"], reason: str | None = None) -> bytes:
         payload = StatusPayload(event_id=new_event_id(), node=self.node, at=self.clock.now(), state=state,
                                 version=dialer.__version__, started_at=self.started_at, reason=reason)
         return payload.model_dump_json().encode()
@@ -168,9 +171,10 @@ class MqttComponent:
         self.command_topics = ()
         if self.config.commands_accepted:
             topics = self.topics.commands
-            granted = await client.subscribe([(topic, qos) for topic in topics])
+            subscriptions: list[tuple[str, int]] = [(topic, qos) for topic in topics]
+            granted = await client.subscribe(subscriptions)
             self.command_topics = topics
-            if any(int(getattr(code, "value", code)) >= 0x80 for code in granted):
+            if any((code.value if isinstance(code, ReasonCode) else code) >= 0x80 for code in granted):
                 # Events still flow; only commands are off. Usually the broker's ACL (config/mosquitto/).
                 log.error("mqtt_commands_refused", topic=self.topics.commands, broker=self.connection.address,
                           note="the broker refused the subscription; check its ACL for this user")

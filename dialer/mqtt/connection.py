@@ -21,8 +21,9 @@ import math
 import random
 import ssl
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 import aiomqtt
 import structlog
@@ -34,17 +35,13 @@ from dialer.tasks import cancel_and_wait
 
 log = structlog.get_logger("dialer.mqtt")
 
-Session = Callable[[aiomqtt.Client], Awaitable[None]]
+Session = Callable[[aiomqtt.Client], Coroutine[Any, Any, None]]
 MessageHandler = Callable[[aiomqtt.Client, aiomqtt.Message], Awaitable[None]]
 
 STABLE_S = 10.0  # a session that lasted this long resets the backoff and counts the next loss as news
 
 # CONNACK codes of MQTT 3.1.1 (4, 5) and 5.0 (134, 135) that mean "these credentials are refused".
 _AUTH_CODES = frozenset({4, 5, 134, 135})
-
-
-class MqttRefused(Exception):
-    """The broker refused the login: wrong username or secret, or not authorised."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +54,8 @@ class Will:
     retain: bool = True
 
 
-def publish_acknowledged(client: aiomqtt.Client, topic: str, payload: bytes, qos: int) -> Awaitable[None]:
+def publish_acknowledged(client: aiomqtt.Client, topic: str, payload: bytes, qos: int
+                         ) -> Coroutine[Any, Any, None]:
     """Publish; the awaitable completes at the broker's acknowledgement (workaround 2: no timeout)."""
     return client.publish(topic, payload, qos=qos, timeout=math.inf)
 

@@ -18,7 +18,7 @@ from dialer.events import CallEvent
 from dialer.logs import mask_text
 from dialer.numbers import mask
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[1] = 1
 
 CallStateName = Literal["originating", "ringing", "answered", "ended"]
 EventId = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]

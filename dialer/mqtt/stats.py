@@ -20,6 +20,8 @@ from dialer.mqtt.outbox import Topics
 from dialer.mqtt.payloads import CampaignStatsPayload, new_event_id
 from dialer.outcome import LIVE_ANSWER, Disposition
 from dialer.store import Database, Tx
+from dialer.store import campaigns as campaign_store
+from dialer.store import reports as report_store
 
 WINDOW_S = 24 * 3600.0
 _ANSWERED = frozenset({*(d.value for d in LIVE_ANSWER), Disposition.MACHINE.value})
@@ -28,28 +30,23 @@ _LIVE_ANSWER = frozenset(d.value for d in LIVE_ANSWER)
 
 async def campaign_stats(tx: Tx, campaign: str, now: float, live_calls: int, node: str) -> CampaignStatsPayload:
     """The stats of one campaign now."""
-    state_row = await tx.fetchone("SELECT state FROM campaigns WHERE id = ?", (campaign,))
-    leads = await tx.fetchall("SELECT status, COUNT(*) FROM leads WHERE campaign_id = ? GROUP BY status",
-                              (campaign,))
-    ended = await tx.fetchall(
-        "SELECT disposition, COUNT(*), COALESCE(SUM(talk_s), 0) FROM attempts "
-        "WHERE campaign_id = ? AND ended_at >= ? GROUP BY disposition",
-        (campaign, now - WINDOW_S),
-    )
-    by_disposition = {str(row[0]): int(row[1]) for row in ended}
+    state = await campaign_store.campaign_state(tx, campaign)
+    leads = await report_store.leads_by_status(tx, campaign)
+    ended = await report_store.ended_since(tx, campaign, now - WINDOW_S)
+    by_disposition = ended.by_disposition
     total = sum(by_disposition.values())
     answered = sum(n for d, n in by_disposition.items() if d in _ANSWERED)
     live_answered = sum(n for d, n in by_disposition.items() if d in _LIVE_ANSWER)
     abandoned = by_disposition.get(Disposition.ABANDONED.value, 0)
     return CampaignStatsPayload(
         event_id=new_event_id(), node=node, at=now, campaign=campaign,
-        state=state_row[0] if state_row is not None else "unknown",
+        state=state.value if state is not None else "unknown",
         live_calls=live_calls,
-        leads={str(row[0]): int(row[1]) for row in leads},
+        leads=leads,
         window_s=WINDOW_S, ended=total, by_disposition=by_disposition,
         answer_rate=round(answered / total, 4) if total else None,
         abandon_rate=round(abandoned / live_answered, 4) if live_answered else None,
-        talk_s_total=round(sum(float(row[2]) for row in ended), 2),
+        talk_s_total=round(ended.talk_s_total, 2),
     )
 
 
@@ -90,7 +87,7 @@ class StatsPublisher:
     async def run(self, client: aiomqtt.Client, stopping: asyncio.Event) -> None:
         """Publish every campaign once (retained values may be stale after an outage), then on change."""
         async with self.db.read() as tx:
-            known = [row[0] for row in await tx.fetchall("SELECT id FROM campaigns")]
+            known = await campaign_store.campaign_ids(tx)
         self.touch([*known, *self._campaigns()])
         while not stopping.is_set():
             if not self._dirty:

@@ -28,6 +28,7 @@ from dialer.recordings.removal import NotDeleted
 from dialer.store import Database, StoreError
 from dialer.store import compliance_journal as journal
 from dialer.store.migrations import MIGRATIONS
+from dialer.store.reports import row_counts
 
 SQLITE_HEADER = b"SQLite format 3\0"
 REQUIRED_TABLES = frozenset({"meta", "campaigns", "leads", "attempts", "audit", "outbox"})
@@ -90,14 +91,12 @@ def check_database_file(path: Path) -> DatabaseInfo:
         if conn.execute("SELECT 1 FROM meta WHERE key = 'number_hash_key'").fetchone() is None:
             raise BackupError(f"{path}: has no number hash key (its audit rows could not be matched); "
                               "`dialer init` on its config adds one and changes nothing else")
-        attempts, open_attempts = conn.execute(
-            "SELECT COUNT(*), COALESCE(SUM(state <> 'ended'), 0) FROM attempts").fetchone()
-        leads = conn.execute("SELECT COUNT(*) FROM leads").fetchone()[0]
+        counts = row_counts(conn)
     except sqlite3.DatabaseError as exc:
         raise BackupError(f"{path}: cannot be read as a database: {exc}") from None
     finally:
         conn.close()
-    return DatabaseInfo(path, path.stat().st_size, version, int(attempts), int(leads), int(open_attempts))
+    return DatabaseInfo(path, path.stat().st_size, version, counts.attempts, counts.leads, counts.open_attempts)
 
 
 def _connect_existing(path: Path) -> sqlite3.Connection:

@@ -1,7 +1,8 @@
 """Prometheus metrics: what the dialer does, on an HTTP endpoint (off by default, 127.0.0.1 when on).
 
 The metric objects live in prometheus_client's default registry (with its process and platform
-collectors), so any module can add to them: the recordings module sets `RECORDINGS_MISSING`.
+collectors), so any module can add to them: the recordings archiver sets `RECORDINGS_MISSING` from
+the recordings rows (at its start, after each batch of results, after a purge).
 Values come from the engine's hooks (call events, alerts) and from a refresh task on the event
 loop (live calls, AMI state, outbox backlog, gate blocks from the audit table), so the HTTP thread
 only ever reads metric values and never touches the engine or the database.
@@ -22,6 +23,7 @@ from prometheus_client import Counter, Gauge, Histogram, start_http_server
 from dialer.alerts import Alert
 from dialer.events import CallEvent
 from dialer.ops.config import MetricsConfig
+from dialer.store import audit as audit_store
 from dialer.tasks import PartTasks
 from dialer.tracker import CallState
 
@@ -83,8 +85,8 @@ class MetricsServer:
         """Hook into the engine, then listen (a port in use raises an alert; dialing goes on)."""
         self.engine.event_hooks.append(self.on_events)
         self.engine.alert_hooks.append(self.on_alert)
-        row = await self.db.fetchone("SELECT COALESCE(MAX(id), 0) FROM audit")
-        self._audit_seen = int(row[0]) if row else 0
+        async with self.db.read() as tx:
+            self._audit_seen = await audit_store.last_id(tx)
         try:
             self._server, self._thread = start_http_server(self.config.port, self.config.address)
         except OSError as exc:
@@ -107,9 +109,10 @@ class MetricsServer:
             # shutdown() waits for the serving thread's loop to end: not on the event loop.
             await asyncio.to_thread(server.shutdown)
             server.server_close()
-        for hooks, hook in ((self.engine.event_hooks, self.on_events), (self.engine.alert_hooks, self.on_alert)):
-            with contextlib.suppress(ValueError):
-                hooks.remove(hook)  # type: ignore[arg-type]
+        with contextlib.suppress(ValueError):
+            self.engine.event_hooks.remove(self.on_events)
+        with contextlib.suppress(ValueError):
+            self.engine.alert_hooks.remove(self.on_alert)
 
     # -- hooks (event loop) -------------------------------------------------------------------------
 
@@ -162,14 +165,11 @@ class MetricsServer:
         """Outbox backlog, and gate blocks written since the last look (the audit table is the record)."""
         async with self.db.read() as tx:
             backlog = await tx.fetchone("SELECT COUNT(*) FROM outbox WHERE published_at IS NULL")
-            top_row = await tx.fetchone("SELECT COALESCE(MAX(id), 0) FROM audit")
-            top = int(top_row[0]) if top_row else self._audit_seen
-            rows = await tx.fetchall(
-                "SELECT rule, COUNT(*) AS n FROM audit WHERE id > ? AND id <= ? AND kind = 'gate' "
-                "AND verdict = 'block' AND actor = 'dialer' GROUP BY rule", (self._audit_seen, top))
+            top = await audit_store.last_id(tx)
+            blocks = await audit_store.gate_blocks_between(tx, self._audit_seen, top)
         OUTBOX_BACKLOG.set(int(backlog[0]) if backlog else 0)
-        for row in rows:
-            GATE_BLOCKS.labels(row["rule"] or "unknown").inc(int(row["n"]))
+        for rule, count in blocks.items():
+            GATE_BLOCKS.labels(rule or "unknown").inc(count)
         self._audit_seen = max(self._audit_seen, top)
 
 

@@ -8,11 +8,12 @@ hand (and says so).
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 from collections.abc import Iterable
 from pathlib import Path
-from typing import IO, Literal
+from typing import Literal
 
 DAEMON_UMASK = 0o027
 PRIVATE_FILE_MODE = 0o640  # owner and the dialer's group (backups are 0600: they leave the host)
@@ -46,7 +47,7 @@ def restrict_umask() -> int:
 
 
 def open_private(path: Path, mode: Literal["w", "a"] = "w", *, file_mode: int = PRIVATE_FILE_MODE,
-                 newline: str | None = None) -> IO[str]:
+                 newline: str | None = None) -> io.TextIOWrapper:
     """Open a text file the dialer writes numbers into (an export, a log, a lead list): created with
     `file_mode`, and an existing file brought to it too (`open()` would keep a 0644 file 0644).
 

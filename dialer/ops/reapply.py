@@ -29,7 +29,7 @@ was re-applied. Numbers in the output are masked.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,6 +41,7 @@ from dialer.crm import erasure
 from dialer.numbers import mask, number_hash
 from dialer.store import compliance as store
 from dialer.store import compliance_journal as journal
+from dialer.store.audit import AuditEntry, add_entry_row
 from dialer.store.compliance_journal import Entry, Journal
 
 _NUMBER_TABLES = ("phone_numbers", "leads", "attempts", "dnc_entries", "consents", "sms_messages")
@@ -127,7 +128,7 @@ def describe(entry: Entry) -> str:
     return f"{when} {len(consents)} revoked consent record(s) ({_shown(consents[0])}, ...) by {entry.actor}"
 
 
-def _shown(item: dict[str, object]) -> str:
+def _shown(item: Mapping[str, object]) -> str:
     number = item.get("number")
     return mask(str(number)) if number else "an erased number"
 
@@ -151,7 +152,7 @@ def apply(conn: sqlite3.Connection, entries: Iterable[Entry], now: float) -> Rea
     key = bytes.fromhex(row[0])
     by_hash: dict[str, str] | None = None
 
-    def number_of(item: dict[str, object]) -> str | None:
+    def number_of(item: Mapping[str, object]) -> str | None:
         nonlocal by_hash
         if item.get("number"):
             return str(item["number"])
@@ -208,9 +209,8 @@ def apply(conn: sqlite3.Connection, entries: Iterable[Entry], now: float) -> Rea
                             by_hash.pop(other, None)
         done.lines.append(describe(entry))
     if done.lines:
-        conn.execute("INSERT INTO audit (at, kind, detail, actor) VALUES (?, 'restore', ?, 'restore')",
-                     (now, f"re-applied {len(done.lines)} compliance change(s) made after the backup, from the "
-                           "compliance journal"))
+        add_entry_row(conn, AuditEntry(now, "restore", "restore", f"re-applied {len(done.lines)} compliance "
+                                       "change(s) made after the backup, from the compliance journal"))
     return done
 
 

@@ -29,6 +29,7 @@ import structlog
 from dialer.clock import Clock
 from dialer.engine import Engine
 from dialer.logs import mask_text
+from dialer.ops.metrics import set_recordings_missing
 from dialer.recordings import store
 from dialer.recordings.config import RecordingsConfig
 from dialer.recordings.files import (
@@ -46,6 +47,7 @@ from dialer.recordings.paths import UnsafePath, archive_relative, spool_relative
 from dialer.recordings.retention import purge, required_by_preset
 from dialer.recordings.wavcheck import WavFacts, inspect, inspect_file
 from dialer.store import Database, StoreError
+from dialer.store.states import RecordingStatus
 from dialer.tasks import PartTasks
 
 log = structlog.get_logger("dialer.recordings")
@@ -85,7 +87,7 @@ Step = store.Result | _Wait | _Failed | _Refused
 
 
 def _result(row: store.Pending, facts: WavFacts, path: Path) -> store.Result:
-    status = "archived" if facts.problem is None else "broken"
+    status = RecordingStatus.ARCHIVED if facts.problem is None else RecordingStatus.BROKEN
     return store.Result(row.call_id, status, facts.problem, str(path), facts.bytes, facts.duration_s, facts.sha256)
 
 
@@ -122,6 +124,7 @@ class Archiver:
             if error is not None:
                 self._storage_failed(error, waiting=0)
         self._next_purge = self.clock.monotonic()
+        await self._publish_missing()  # those left missing before a restart count from the start
         self._task = parts.spawn(self._run(), "recordings-archiver")
 
     async def stop(self) -> None:
@@ -229,7 +232,7 @@ class Archiver:
             relative = spool_relative(settings, row.source_path)
             target_relative = archive_relative(row.created_at, row.campaign_id, row.call_id)
         except UnsafePath as exc:
-            return _Refused(store.Result(row.call_id, "broken", mask_text(f"not collected: {exc}"),
+            return _Refused(store.Result(row.call_id, RecordingStatus.BROKEN, mask_text(f"not collected: {exc}"),
                                          None, None, None, None))
         spool_path = settings.local_spool.joinpath(*relative.parts)
         target = settings.archive_dir.joinpath(*target_relative.parts)
@@ -256,13 +259,14 @@ class Archiver:
                 except OSError as exc:
                     return _Failed(storage_error(exc, moved))
             if now - row.created_at >= settings.close_timeout_s:
-                return store.Result(row.call_id, "missing",
+                return store.Result(row.call_id, RecordingStatus.MISSING,
                                     mask_text(f"no file at {spool_path} {settings.close_timeout_s:g} s after the "
                                               "call ended"), None, None, None, None)
             return _Wait(mono + min(settings.settle_s, settings.close_timeout_s / 10))
         except UnsafeEntry as exc:
             # Never opened, moved, changed or removed: a person must look at it.
-            return _Refused(store.Result(row.call_id, "broken", mask_text(f"refused: {exc}; left alone in the spool"),
+            return _Refused(store.Result(row.call_id, RecordingStatus.BROKEN,
+                                         mask_text(f"refused: {exc}; left alone in the spool"),
                                          None, None, None, None))
         except OSError as exc:
             return _Failed(storage_error(exc, spool_path))
@@ -289,8 +293,10 @@ class Archiver:
     async def _record(self, results: list[tuple[store.Pending, store.Result, str | None]]) -> None:
         async with self.db.write() as tx:
             await store.record_results(tx, [r for _, r, _ in results], self.clock.now())
+            missing = await store.missing_count(tx)
+        set_recordings_missing(missing)
         for row, result, kind in results:
-            if result.status == "archived":
+            if result.status is RecordingStatus.ARCHIVED:
                 log.info("recording_archived", call_id=row.call_id, campaign=row.campaign_id, path=result.path,
                          bytes=result.bytes, duration_s=result.duration_s)
                 continue
@@ -304,6 +310,12 @@ class Archiver:
                           f"{result.problem}{kept}{required_by_preset(self.engine.config, row.campaign_id)}"),
                 call_id=row.call_id, campaign=row.campaign_id, path=mask_text(result.path or row.source_path),
             )
+
+    async def _publish_missing(self) -> None:
+        """Set `dialer_recordings_missing` from the database (the rows are the truth, also after a restart)."""
+        async with self.db.read() as tx:
+            missing = await store.missing_count(tx)
+        set_recordings_missing(missing)
 
     def _storage_failed(self, error: StorageError, waiting: int) -> None:
         settings = self.settings
@@ -340,6 +352,7 @@ class Archiver:
     async def _purge(self) -> None:
         self._next_purge = self.clock.monotonic() + self.settings.purge_interval_s
         report = await purge(self.db, self.engine.config, self.clock.now(), actor="daemon")
+        await self._publish_missing()  # a purged broken recording is no longer missing
         for path, reason in report.failed:
             self.engine.alert("recording_purge_failed", f"recordings: cannot delete {path}: {reason}", path=path)
 

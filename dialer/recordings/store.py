@@ -5,11 +5,12 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from dialer.store import Tx
+from dialer.store import Tx, calls
+from dialer.store.audit import AuditEntry, add_entry
 from dialer.store.db import Row
-
-STATUSES = ("pending", "archived", "broken", "missing", "purged")
+from dialer.store.states import RecordingStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +48,7 @@ class Result:
     """What became of a pending recording."""
 
     call_id: str
-    status: str  # archived | broken | missing
+    status: RecordingStatus  # archived | broken | missing
     problem: str | None
     path: str | None
     bytes: int | None
@@ -62,8 +63,7 @@ def insert_pending(conn: sqlite3.Connection, rows: Sequence[NewPending]) -> None
         "VALUES (?, ?, 'pending', ?, ?, ?, ?) ON CONFLICT (call_id) DO NOTHING",
         [(r.call_id, r.campaign_id, r.source_path, int(r.stop_seen), r.expected_s, r.created_at) for r in rows],
     )
-    conn.executemany("UPDATE attempts SET recording_status = 'pending' WHERE call_id = ?",
-                     [(r.call_id,) for r in rows])
+    calls.flag_recordings(conn, [r.call_id for r in rows], RecordingStatus.PENDING)
 
 
 async def pending(tx: Tx, limit: int = 500) -> list[Pending]:
@@ -82,8 +82,7 @@ async def record_results(tx: Tx, results: Sequence[Result], now: float) -> None:
         [(r.status, r.problem, r.path, r.bytes, r.duration_s, r.sha256, now if r.path else None, r.call_id)
          for r in results],
     )
-    await tx.executemany("UPDATE attempts SET recording_status = ? WHERE call_id = ?",
-                         [(r.status, r.call_id) for r in results])
+    await calls.set_recording_statuses(tx, [(r.call_id, r.status) for r in results])
 
 
 async def recordings_by_status(tx: Tx) -> dict[str, int]:
@@ -92,13 +91,27 @@ async def recordings_by_status(tx: Tx) -> dict[str, int]:
     return {row["status"]: int(row["n"]) for row in rows}
 
 
-async def problems(tx: Tx, older_than: float) -> list[Row]:
-    """Calls whose recording is missing or broken, and pending ones older than `older_than`."""
-    return await tx.fetchall(
-        "SELECT r.call_id, r.campaign_id, r.status, r.problem, r.source_path, r.path, r.created_at, "
-        "a.disposition, a.talk_s FROM recordings r JOIN attempts a ON a.call_id = r.call_id "
-        "WHERE r.status IN ('missing', 'broken') OR (r.status = 'pending' AND r.created_at < ?) "
-        "ORDER BY r.created_at, r.call_id", (older_than,))
+async def missing_count(tx: Tx) -> int:
+    """Recordings of answered calls that are missing or failed their check (not purged): the metric's value."""
+    row = await tx.fetchone("SELECT COUNT(*) AS n FROM recordings WHERE status IN ('missing', 'broken')")
+    return int(row["n"]) if row else 0
+
+
+async def problems(tx: Tx, older_than: float) -> list[dict[str, Any]]:
+    """Calls whose recording is missing or broken, and pending ones older than `older_than` (with
+    the call's disposition and talk time)."""
+    rows = await tx.fetchall(
+        "SELECT call_id, campaign_id, status, problem, source_path, path, created_at FROM recordings "
+        "WHERE status IN ('missing', 'broken') OR (status = 'pending' AND created_at < ?) "
+        "ORDER BY created_at, call_id", (older_than,))
+    outcomes = await calls.outcomes_of(tx, [row["call_id"] for row in rows])
+    found = []
+    for row in rows:
+        if row["call_id"] not in outcomes:
+            continue  # listed with its attempt only, as the inner join this replaces did
+        disposition, talk_s = outcomes[row["call_id"]]
+        found.append({**dict(row), "disposition": disposition, "talk_s": talk_s})
+    return found
 
 
 async def archived(tx: Tx, campaign: str | None = None) -> list[Row]:
@@ -142,16 +155,14 @@ async def mark_purged(tx: Tx, row: Row, now: float, detail: str, actor: str) -> 
     """One purged file: its row, its outcome's flag, and its audit row."""
     await tx.execute("UPDATE recordings SET status = 'purged', purged_at = ? WHERE call_id = ?",
                      (now, row["call_id"]))
-    await tx.execute("UPDATE attempts SET recording_status = 'purged' WHERE call_id = ?", (row["call_id"],))
+    await calls.set_recording_statuses(tx, [(row["call_id"], RecordingStatus.PURGED)])
     await audit(tx, now, "recording_purged", row["campaign_id"], row["call_id"], detail, actor)
 
 
 async def audit(tx: Tx, now: float, kind: str, campaign: str | None, call_id: str | None, detail: str,
                 actor: str) -> None:
     """An audit row about recordings (no number: the call id leads to it for those allowed to look)."""
-    await tx.execute(
-        "INSERT INTO audit (at, kind, campaign_id, call_id, detail, actor) VALUES (?, ?, ?, ?, ?, ?)",
-        (now, kind, campaign, call_id, detail, actor))
+    await add_entry(tx, AuditEntry(now, kind, actor, detail, campaign=campaign, call_id=call_id))
 
 
 async def active_hold(tx: Tx, scope: str, target: str) -> Row | None:

@@ -1,4 +1,5 @@
-"""Report figures, read from the store for one campaign or all, over a time range.
+"""Report figures for one campaign or all, over a time range: the store's grouped counts
+(`dialer.store.reports`; the SMS replies and recordings from their own tables here), added up.
 
 Every figure is a count over the attempts table (and the audit, leads, recordings and SMS tables)
 that a person can redo in SQL: attempts are counted by creation time in [since, until); calls and
@@ -26,44 +27,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dialer.outcome import LIVE_ANSWER, Disposition
 from dialer.store import Database, Tx
+from dialer.store import campaigns as campaign_store
 from dialer.store import compliance as compliance_store
+from dialer.store import reports as report_store
+from dialer.store.reports import Scope
 
 ANSWERED = tuple(sorted(d.value for d in (*LIVE_ANSWER, Disposition.MACHINE)))
 LIVE = tuple(sorted(d.value for d in LIVE_ANSWER))
 BEST_HOURS_MIN_CALLS = 5  # an hour with fewer calls is not called "best" on luck alone
 QUARTER_S = 900  # every time zone's offset is a whole number of quarter hours
-
-
-@dataclass(frozen=True, slots=True)
-class Scope:
-    """Which attempts a figure counts: a campaign (or all) and [since, until)."""
-
-    campaign: str | None
-    since: float | None
-    until: float | None
-
-    def attempts(self, alias: str = "") -> str:
-        """How to read the attempts table: the whole of it in file order when nothing narrows it (an
-        index walk would fetch every row at random), else by the (campaign, created_at) index."""
-        table = f"attempts {alias}".strip()
-        if self.campaign is None and self.since is None and self.until is None:
-            return f"{table} NOT INDEXED"
-        return table
-
-    def where(self, prefix: str = "", time_column: str = "created_at") -> tuple[str, list[Any]]:
-        """A WHERE clause (without the keyword) and its parameters."""
-        parts = ["1 = 1"]
-        params: list[Any] = []
-        if self.campaign is not None:
-            parts.append(f"{prefix}campaign_id = ?")
-            params.append(self.campaign)
-        if self.since is not None:
-            parts.append(f"{prefix}{time_column} >= ?")
-            params.append(self.since)
-        if self.until is not None:
-            parts.append(f"{prefix}{time_column} < ?")
-            params.append(self.until)
-        return " AND ".join(parts), params
 
 
 def _rate(part: int, whole: int) -> float | None:
@@ -90,9 +62,7 @@ async def campaign_report(db: Database, campaign: str | None = None, *, since: f
     now = now if now is not None else datetime.now(UTC).timestamp()
     scope = Scope(campaign, since, until)
     async with db.read() as tx:
-        campaigns = {r[0]: r[1] for r in await tx.fetchall(
-            "SELECT id, state FROM campaigns WHERE id = ? ORDER BY id" if campaign is not None
-            else "SELECT id, state FROM campaigns ORDER BY id", (campaign,) if campaign is not None else ())}
+        campaigns = {name: state.value for name, state in (await campaign_store.states_by_name(tx, campaign)).items()}
         parts = {name: _Part() for name in campaigns}
 
         def part(name: str) -> _Part:
@@ -112,7 +82,7 @@ async def campaign_report(db: Database, campaign: str | None = None, *, since: f
             stats = await compliance_store.abandon_stats(tx, name, at)
             parts[name].abandon = [stats.abandoned_24h, stats.live_24h, stats.abandoned_30d, stats.live_30d]
         whole = _Part.total(parts.values())
-        whole.numbers, whole.reached = await _distinct(tx, scope)
+        whole.numbers, whole.reached = await report_store.distinct_numbers(tx, scope, LIVE)
         recordings = await tx.fetchone("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'recordings'")
     available = recordings is not None
     report = {"campaign": campaign, "since": _iso(since), "until": _iso(until), "generated_at": _iso(now),
@@ -213,22 +183,7 @@ Parts = Callable[[str], _Part]
 
 
 async def _calls(tx: Tx, scope: Scope, part: Parts) -> None:
-    where, params = scope.where()
-    answered = ",".join("?" * len(ANSWERED))
-    live = ",".join("?" * len(LIVE))
-    rows = await tx.fetchall(
-        "SELECT campaign_id, COUNT(*) AS calls, "
-        "SUM(CASE WHEN state <> 'ended' THEN 1 ELSE 0 END) AS open, "
-        "SUM(CASE WHEN state = 'ended' THEN 1 ELSE 0 END) AS ended, "
-        f"SUM(CASE WHEN disposition IN ({answered}) THEN 1 ELSE 0 END) AS answered, "
-        f"SUM(CASE WHEN disposition IN ({live}) THEN 1 ELSE 0 END) AS live, "
-        "SUM(CASE WHEN disposition = ? THEN 1 ELSE 0 END) AS abandoned, "
-        "COUNT(DISTINCT number) AS numbers, "
-        f"COUNT(DISTINCT CASE WHEN disposition IN ({live}) THEN number END) AS reached, "
-        "SUM(talk_s) AS talk, SUM(CASE WHEN talk_s IS NOT NULL THEN 1 ELSE 0 END) AS talked "
-        f"FROM {scope.attempts()} WHERE medium = 'call' AND {where} GROUP BY campaign_id",
-        (*ANSWERED, *LIVE, Disposition.ABANDONED.value, *LIVE, *params))
-    for r in rows:
+    for r in await report_store.call_counts(tx, scope, ANSWERED, LIVE, Disposition.ABANDONED.value):
         p = part(r["campaign_id"])
         p.calls, p.open, p.ended = int(r["calls"]), int(r["open"] or 0), int(r["ended"] or 0)
         p.answered, p.live, p.abandoned = int(r["answered"] or 0), int(r["live"] or 0), int(r["abandoned"] or 0)
@@ -236,30 +191,13 @@ async def _calls(tx: Tx, scope: Scope, part: Parts) -> None:
         p.talk, p.talked = float(r["talk"] or 0.0), int(r["talked"] or 0)
 
 
-async def _distinct(tx: Tx, scope: Scope) -> tuple[int, int]:
-    where, params = scope.where()
-    live = ",".join("?" * len(LIVE))
-    row = await tx.fetchone(
-        f"SELECT COUNT(DISTINCT number), COUNT(DISTINCT CASE WHEN disposition IN ({live}) THEN number END) "
-        f"FROM {scope.attempts()} WHERE medium = 'call' AND {where}", (*LIVE, *params))
-    return (int(row[0] or 0), int(row[1] or 0)) if row else (0, 0)
-
-
 async def _dispositions(tx: Tx, scope: Scope, part: Parts) -> None:
-    where, params = scope.where()
-    for r in await tx.fetchall(
-            f"SELECT campaign_id, disposition, COUNT(*) FROM {scope.attempts()} WHERE medium = 'call' "
-            f"AND state = 'ended' AND {where} GROUP BY campaign_id, disposition", params):
+    for r in await report_store.call_dispositions(tx, scope):
         part(r[0]).dispositions[r[1]] += int(r[2])
 
 
 async def _per_lead(tx: Tx, scope: Scope, part: Parts) -> None:
-    where, params = scope.where()
-    for r in await tx.fetchall(
-            "SELECT campaign_id, n, COUNT(*) FROM (SELECT campaign_id, lead_id, COUNT(*) AS n "
-            f"FROM {scope.attempts()} WHERE medium = 'call' AND {where} GROUP BY campaign_id, lead_id) per_lead "
-            "GROUP BY campaign_id, n",
-            params):
+    for r in await report_store.calls_per_lead(tx, scope):
         part(r[0]).per_lead[int(r[1])] += int(r[2])
 
 
@@ -279,17 +217,7 @@ def _local_iso(ts: float | None, tz: str | None) -> str | None:
 
 
 async def _hours(tx: Tx, scope: Scope, part: Parts, tz: str | None = None) -> None:
-    where, params = scope.where("a.")
-    answered = ",".join("?" * len(ANSWERED))
-    # Grouped by the number's zones and the UTC quarter hour in SQL: a quarter hour falls in one local
-    # hour in every zone, so the sums per local hour are exact and Python sees few rows.
-    rows = await tx.fetchall(
-        f"SELECT a.campaign_id, p.zones, CAST(a.created_at / {QUARTER_S} AS INTEGER) AS quarter, COUNT(*), "
-        f"SUM(CASE WHEN a.disposition IN ({answered}) THEN 1 ELSE 0 END), "
-        "SUM(CASE WHEN a.state = 'ended' THEN 1 ELSE 0 END) "
-        f"FROM {scope.attempts('a')} LEFT JOIN phone_numbers p ON p.number = a.number "
-        f"WHERE a.medium = 'call' AND {where} GROUP BY a.campaign_id, p.zones, quarter",
-        (*ANSWERED, *params))
+    rows = await report_store.calls_by_quarter(tx, scope, ANSWERED, QUARTER_S)
     for campaign, zones, quarter, calls, hits, ended in rows:
         first = (zones or "").split()
         hour = _local_hour(tz if tz is not None else (first[0] if first else ""), int(quarter))
@@ -300,23 +228,16 @@ async def _hours(tx: Tx, scope: Scope, part: Parts, tz: str | None = None) -> No
 
 
 async def _blocks(tx: Tx, scope: Scope, part: Parts) -> None:
-    where, params = scope.where(time_column="at")
-    for r in await tx.fetchall(
-            "SELECT campaign_id, rule, COUNT(*) FROM audit WHERE kind IN ('gate', 'campaign_hold') "
-            f"AND verdict = 'block' AND {where} GROUP BY campaign_id, rule", params):
+    for r in await report_store.gate_blocks(tx, scope):
         part(r[0] or "").blocks[r[1]] += int(r[2])
 
 
 async def _texts(tx: Tx, scope: Scope, part: Parts) -> None:
-    where, params = scope.where()
-    for r in await tx.fetchall(
-            f"SELECT campaign_id, disposition, COUNT(*) FROM attempts WHERE medium = 'sms' AND {where} "
-            "GROUP BY campaign_id, disposition", params):
+    for r in await report_store.text_dispositions(tx, scope):
         part(r[0]).texts[r[1] or "pending"] += int(r[2])
-    for r in await tx.fetchall(
-            "SELECT campaign_id, detail, COUNT(*) FROM attempts WHERE medium = 'sms' AND disposition = 'failed' "
-            f"AND {where} GROUP BY campaign_id, detail", params):
+    for r in await report_store.text_failures(tx, scope):
         part(r[0]).text_failures[r[1] or ""] += int(r[2])
+    where, params = scope.where()
     for r in await tx.fetchall(
             "SELECT campaign_id, COUNT(*), SUM(CASE WHEN keyword IS NOT NULL THEN 1 ELSE 0 END) FROM sms_messages "
             f"WHERE direction = 'in' AND {where} GROUP BY campaign_id", params):
@@ -335,9 +256,7 @@ async def _recording_rows(tx: Tx, scope: Scope, part: Parts) -> None:
 
 
 async def _lead_rows(tx: Tx, campaign: str | None, part: Parts) -> None:
-    where = "WHERE campaign_id = ?" if campaign is not None else ""
-    for r in await tx.fetchall(f"SELECT campaign_id, status, COUNT(*) FROM leads {where} GROUP BY campaign_id, "
-                               "status", (campaign,) if campaign is not None else ()):
+    for r in await report_store.lead_statuses(tx, campaign):
         part(r[0]).leads[r[1]] += int(r[2])
 
 

@@ -9,6 +9,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from random import Random  # (Profile has a field named `random`)
 from typing import Any
 
 
@@ -196,7 +197,7 @@ class Profile:
     seed: int = 0
     read_s: float = 11.0  # [dialer] Read(): 5 s prompt + 6 s timeout, as recorded
 
-    def decide(self, digits: str, rng: random.Random) -> CalleePlan:
+    def decide(self, digits: str, rng: Random) -> CalleePlan:
         """The plan for the callee at `digits` (only digits; empty means not a number)."""
         if not digits:
             return CalleePlan(Outcome.NO_SUCH_EXTENSION, 0.0, 0.0)
@@ -229,8 +230,9 @@ def _dist(value: Any, where: str) -> Dist:
     unknown = set(value) - {"dist", "value", "low", "high", "mean", "max"}
     if unknown:
         raise ProfileError(f"{where} has unknown keys {sorted(unknown)}")
-    kwargs = {k: _num(value, k, where) for k in ("value", "low", "high", "mean", "max") if k in value}
-    return Dist(kind=str(value.get("dist", "fixed")), **kwargs)  # type: ignore[arg-type]
+    # Any: each is a number checked by _num, passed by field name (the fields not given keep their defaults).
+    kwargs: dict[str, Any] = {k: _num(value, k, where) for k in ("value", "low", "high", "mean", "max") if k in value}
+    return Dist(kind=str(value.get("dist", "fixed")), **kwargs)
 
 
 def _outcome(name: Any, where: str) -> Outcome:

@@ -22,9 +22,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import json
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -46,8 +45,11 @@ from dialer.sms.actions import BodyError, outcome_detail, send_fields, send_refu
 from dialer.sms.template import MissingPlaceholder, parse_template, template_values
 from dialer.store import Database, Tx
 from dialer.store import calls as store
+from dialer.store import campaigns as campaign_store
 from dialer.store import compliance as compliance_store
+from dialer.store import contacts as contact_store
 from dialer.store.audit import AuditEntry, add_entry
+from dialer.store.states import CampaignState
 from dialer.tasks import PartTasks
 from dialer.tracker import CallState
 
@@ -116,7 +118,7 @@ class SmsSender:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
-        self._states: dict[str, str] = {}
+        self._states: dict[str, CampaignState] = {}
         self._states_at = -1e9
         self._held: dict[str, float] = {}  # campaign -> until (a campaign-wide block)
         self.sent = 0
@@ -151,9 +153,7 @@ class SmsSender:
     async def _settle_unfinished(self) -> None:
         # A crash between the commit and Asterisk's answer: whether it was sent cannot be known.
         async with self.db.read() as tx:
-            rows = await tx.fetchall(
-                "SELECT call_id, lead_id, campaign_id, number, id, created_at FROM attempts "
-                "WHERE state <> 'ended' AND node = ? AND medium = 'sms'", (self.engine.config.node.name,))
+            rows = await store.unfinished_messages(tx, self.engine.config.node.name)
         now = self.clock.now()
         for r in rows:
             self._in_flight[r["call_id"]] = _InFlight(r["id"], r["lead_id"], r["campaign_id"], r["number"],
@@ -185,10 +185,10 @@ class SmsSender:
         mono = self.clock.monotonic()
         if mono - self._states_at > STATES_TTL_S:
             async with self.db.read() as tx:
-                self._states = await store.campaign_states(tx)
+                self._states = await campaign_store.campaign_states(tx)
             self._states_at = mono
         campaigns = self.engine.config.campaigns
-        return sorted((n for n, s in self._states.items() if s == "active" and n in campaigns
+        return sorted((n for n, s in self._states.items() if s == CampaignState.ACTIVE and n in campaigns
                        and campaigns[n].kind == "sms"), key=lambda n: -campaigns[n].priority_weight)
 
     async def _dispatch(self) -> None:
@@ -235,7 +235,7 @@ class SmsSender:
             numbers = [lead.number for lead in due]
             histories = await store.number_histories(tx, numbers, now, medium="sms")
             consents = await compliance_store.consents_for(tx, numbers)
-            contacts = await _contacts(tx, numbers)
+            contacts = await contact_store.template_fields(tx, numbers)
             for lead in due:
                 name_, attributes = contacts.get(lead.number, (None, {}))
                 try:
@@ -408,32 +408,14 @@ class SmsSender:
                 log.exception("event_hook_failed", hook=getattr(hook, "__qualname__", repr(hook)))
 
 
-async def _contacts(tx: Tx, numbers: Sequence[str]) -> dict[str, tuple[str | None, Mapping[str, str]]]:
-    """Name and attributes of the contact owning each number (for the template)."""
-    found: dict[str, tuple[str | None, Mapping[str, str]]] = {}
-    for start in range(0, len(numbers), 500):
-        chunk = numbers[start:start + 500]
-        rows = await tx.fetchall(
-            "SELECT p.number, c.name, c.attributes FROM phone_numbers p JOIN contacts c ON c.id = p.contact_id "
-            f"WHERE p.number IN ({','.join('?' * len(chunk))})", chunk)
-        for r in rows:
-            found[r["number"]] = (r["name"], json.loads(r["attributes"] or "{}"))
-    return found
-
-
 def _write_outgoing(conn: sqlite3.Connection, sent: Sequence[tuple[store.NewAttempt, str, list[tuple[str, str]]]],
                     unsendable: Sequence[_Unsendable], campaign: str, key: bytes, now: float) -> None:
     conn.executemany(
         "INSERT INTO sms_messages (direction, call_id, campaign_id, number, body, created_at) "
         "VALUES ('out', ?, ?, ?, ?, ?)", [(a.call_id, campaign, a.number, body, now) for a, body, _ in sent])
-    for item in unsendable:
-        lead = item.lead
-        conn.execute(
-            "INSERT INTO audit (at, kind, campaign_id, lead_id, number_hash, number_masked, verdict, rule, detail, "
-            "actor) VALUES (?, 'sms', ?, ?, ?, ?, 'block', ?, ?, 'dialer')",
-            (now, campaign, lead.lead_id, number_hash(lead.number, key), mask(lead.number), item.rule, item.detail))
-        conn.execute("UPDATE leads SET status = 'invalid', last_disposition = ?, updated_at = ? WHERE id = ?",
-                     (item.rule.replace(".", "_"), now, lead.lead_id))
+    store.block_unsendable(conn, campaign, [
+        store.UnsendableLead(item.lead.lead_id, number_hash(item.lead.number, key), mask(item.lead.number), item.rule,
+                             item.detail) for item in unsendable], now)
 
 
 def _call_hooks(conn: sqlite3.Connection, hooks: Sequence[TxHook], events: Sequence[CallEvent]) -> None:

@@ -1,17 +1,20 @@
 """Store operations of the dialing pipeline: claim due leads, record gate decisions and attempts,
-apply call state changes and their lead updates. Bulk work runs in one hop on the database thread.
+apply call state changes and their lead updates; the attempts' other readers and writers (the SMS
+sender's unfinished messages and unsendable leads, opt-out recovery, recording flags). Bulk work
+runs in one hop on the database thread.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from dialer.compliance.model import NumberHistory
 from dialer.outcome import Disposition
 from dialer.retry import LeadStatus, LeadStep
 from dialer.store.db import Row, Tx
+from dialer.store.states import AttemptState, Medium, RecordingStatus
 
 LIVE_STATES = ("originating", "ringing", "answered")
 HISTORY_WINDOW_S = 7 * 24 * 3600
@@ -89,20 +92,6 @@ class FinalUpdate:
     # The disposition the lead's retry is decided as, when not `disposition` (an unknown outcome of an
     # Originate that may have reached Asterisk is retried as if answered).
     retry_as: Disposition | None = None
-
-
-async def ensure_campaigns(tx: Tx, names: Iterable[str], now: float) -> None:
-    """Create a campaigns row (state active) for every configured campaign that has none."""
-    await tx.executemany(
-        "INSERT INTO campaigns (id, state, created_at, updated_at) VALUES (?, 'active', ?, ?) "
-        "ON CONFLICT (id) DO NOTHING",
-        [(name, now, now) for name in names],
-    )
-
-
-async def campaign_states(tx: Tx) -> dict[str, str]:
-    """State of every campaign in the database."""
-    return {row["id"]: row["state"] for row in await tx.fetchall("SELECT id, state FROM campaigns")}
 
 
 async def claim_due(tx: Tx, campaign_id: str, now: float, limit: int) -> list[DueLead]:
@@ -211,16 +200,16 @@ def _record_decisions(
             "WHERE id = ?",
             (now, now, item.gate.lead_id),
         )
-    for item in blocked:
-        _audit(conn, item.gate, None, now)
-        if item.retry_at is None:
+    for held in blocked:
+        _audit(conn, held.gate, None, now)
+        if held.retry_at is None:
             conn.execute(
                 "UPDATE leads SET status = 'blocked', last_disposition = 'blocked', updated_at = ? WHERE id = ?",
-                (now, item.gate.lead_id),
+                (now, held.gate.lead_id),
             )
         else:
             conn.execute("UPDATE leads SET next_attempt_at = ?, updated_at = ? WHERE id = ?",
-                         (item.retry_at, now, item.gate.lead_id))
+                         (held.retry_at, now, held.gate.lead_id))
     return DecisionResult(attempt_ids, audit_ids, refused)
 
 
@@ -282,3 +271,62 @@ async def live_attempts(tx: Tx, node: str) -> list[Row]:
         "WHERE state <> 'ended' AND node = ? AND medium = 'call' ORDER BY id",
         (node,),
     )
+
+
+async def unfinished_messages(tx: Tx, node: str) -> list[Row]:
+    """This node's text messages that have no final outcome (the SMS sender settles them at start)."""
+    return await tx.fetchall(
+        "SELECT call_id, lead_id, campaign_id, number, id, created_at FROM attempts "
+        "WHERE state <> ? AND node = ? AND medium = ?", (AttemptState.ENDED, node, Medium.SMS))
+
+
+@dataclass(frozen=True, slots=True)
+class UnsendableLead:
+    """A lead whose message cannot be made: the rule and reason (names only, never values)."""
+
+    lead_id: int
+    number_hash: str
+    number_masked: str
+    rule: str
+    detail: str
+
+
+def block_unsendable(conn: sqlite3.Connection, campaign: str, leads: Sequence[UnsendableLead], now: float) -> None:
+    """Inside the send transaction: an audit row per lead, and the lead made invalid (its message
+    cannot be made, so no retry would do better)."""
+    for lead in leads:
+        conn.execute(
+            "INSERT INTO audit (at, kind, campaign_id, lead_id, number_hash, number_masked, verdict, rule, detail, "
+            "actor) VALUES (?, 'sms', ?, ?, ?, ?, 'block', ?, ?, 'dialer')",
+            (now, campaign, lead.lead_id, lead.number_hash, lead.number_masked, lead.rule, lead.detail))
+        conn.execute("UPDATE leads SET status = ?, last_disposition = ?, updated_at = ? WHERE id = ?",
+                     (LeadStatus.INVALID, lead.rule.replace(".", "_"), now, lead.lead_id))
+
+
+async def opted_out_calls(tx: Tx) -> list[Row]:
+    """Every attempt whose outcome was an opt-out: number, campaign_id, call_id."""
+    return await tx.fetchall("SELECT number, campaign_id, call_id FROM attempts WHERE disposition = ?",
+                             (Disposition.OPTED_OUT,))
+
+
+def flag_recordings(conn: sqlite3.Connection, call_ids: Sequence[str], status: RecordingStatus) -> None:
+    """On the database thread: these calls' outcomes get `recording_status`."""
+    conn.executemany("UPDATE attempts SET recording_status = ? WHERE call_id = ?",
+                     [(status, call_id) for call_id in call_ids])
+
+
+async def set_recording_statuses(tx: Tx, statuses: Sequence[tuple[str, RecordingStatus]]) -> None:
+    """(call id, status) pairs: each call's outcome gets that `recording_status`."""
+    await tx.executemany("UPDATE attempts SET recording_status = ? WHERE call_id = ?",
+                         [(status, call_id) for call_id, status in statuses])
+
+
+async def outcomes_of(tx: Tx, call_ids: Sequence[str]) -> dict[str, tuple[str | None, float | None]]:
+    """Call id -> (disposition, talk_s) of those attempts that exist."""
+    found: dict[str, tuple[str | None, float | None]] = {}
+    for start in range(0, len(call_ids), 500):
+        chunk = call_ids[start:start + 500]
+        for row in await tx.fetchall(f"SELECT call_id, disposition, talk_s FROM attempts "
+                                     f"WHERE call_id IN ({','.join('?' * len(chunk))})", chunk):
+            found[row[0]] = (row[1], row[2])
+    return found

@@ -227,8 +227,8 @@ _STATE_SQL = (
 
 def _state(row: Row | tuple[object, ...]) -> DncState:
     kind, campaign, number, forever, expires_at = tuple(row)
-    return DncState(DncKind(str(kind)), campaign, str(number), True,  # type: ignore[arg-type]
-                    None if forever else float(expires_at))  # type: ignore[arg-type]
+    return DncState(DncKind(str(kind)), campaign, str(number), True,
+                    None if forever else float(expires_at))
 
 
 async def active_dnc(tx: Tx, now: float) -> tuple[int, list[DncState]]:

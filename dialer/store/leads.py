@@ -1,4 +1,5 @@
-"""The SQL of lead lists and of importing leads: contacts, phone numbers, leads, lead_lists, audit.
+"""The SQL of lead lists and of importing leads: contacts, phone numbers, leads, lead_lists, audit;
+and the lead counts and pages others read (`run_until_settled`'s progress, `dialer scrub`'s pages).
 
 Import functions run on the database thread inside the importer's one transaction (`tx.run`,
 plain sqlite3, bulk `executemany`); the list-management functions (`dialer leads ...`) are async
@@ -342,3 +343,64 @@ async def audit(tx: Tx, campaign: str, action: str, detail: str, actor: str, now
     """One audit row for a change to a campaign's leads."""
     await tx.execute("INSERT INTO audit (at, kind, campaign_id, verdict, rule, detail, actor) "
                      "VALUES (?, ?, ?, ?, ?, ?, ?)", (now, AUDIT_KIND, campaign, "change", action, detail, actor))
+
+
+# -- progress and paging (run_until_settled, `dialer scrub`) --------------------------------------------
+
+OPEN_STATUSES = (LeadStatus.PENDING, LeadStatus.DIALING)  # a lead in one of these may still be dialled
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """The leads of some campaigns: `done` (in a final status), `open` (pending or dialing), `total`."""
+
+    done: int
+    open: int
+    total: int
+
+
+async def progress(tx: Tx, campaigns: Sequence[str]) -> Progress:
+    """How far the leads of `campaigns` are."""
+    marks = ",".join("?" * len(campaigns))
+    row = await tx.fetchone(
+        "SELECT SUM(CASE WHEN status IN (?, ?) THEN 0 ELSE 1 END) AS done, "
+        "SUM(CASE WHEN status IN (?, ?) THEN 1 ELSE 0 END) AS open, COUNT(*) AS total "
+        f"FROM leads WHERE campaign_id IN ({marks})", (*OPEN_STATUSES, *OPEN_STATUSES, *campaigns))
+    if row is None:
+        return Progress(0, 0, 0)
+    return Progress(int(row["done"] or 0), int(row["open"] or 0), int(row["total"] or 0))
+
+
+class QueuedNumber(NamedTuple):
+    """A lead's number with the facts stored at import (the gate's input)."""
+
+    lead_id: int
+    number: str
+    region: str
+    number_type: str  # a NumberType value
+    zones: str  # space-separated time zones
+
+
+def _status_clause(statuses: Sequence[LeadStatus] | None) -> tuple[str, tuple[str, ...]]:
+    if statuses is None:
+        return "", ()
+    return f"AND l.status IN ({','.join('?' * len(statuses))}) ", tuple(s.value for s in statuses)
+
+
+async def count_in_campaign(tx: Tx, campaign: str, statuses: Sequence[LeadStatus] | None = None) -> int:
+    """How many leads the campaign has (in `statuses`, if given)."""
+    clause, params = _status_clause(statuses)
+    row = await tx.fetchone(f"SELECT COUNT(*) FROM leads l WHERE l.campaign_id = ? {clause}", (campaign, *params))
+    return int(row[0]) if row else 0
+
+
+async def numbers_page(tx: Tx, campaign: str, after: str, limit: int,
+                       statuses: Sequence[LeadStatus] | None = None) -> list[QueuedNumber]:
+    """The next `limit` leads of the campaign by number after `after` (in `statuses`, if given)."""
+    clause, params = _status_clause(statuses)
+    # Paged along the leads' (campaign_id, number) unique index: no index of its own to keep.
+    rows = await tx.fetchall(
+        "SELECT l.id, l.number, p.region, p.number_type, p.zones FROM leads l "
+        "JOIN phone_numbers p ON p.number = l.number WHERE l.campaign_id = ? AND l.number > ? "
+        f"{clause}ORDER BY l.number LIMIT ?", (campaign, after, *params, limit))
+    return [QueuedNumber(int(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4] or "")) for r in rows]

@@ -123,6 +123,18 @@ def test_a_pipe_and_dev_stdin_import_like_a_file(tmp_path):
                                     timeout=120)
     assert redirected.returncode == 0, redirected.stderr
     assert "5 already there" in redirected.stdout
+    # /dev/stdin on a pipe can be read only once (no seek): read through to the end like "-".
+    through_pipe = subprocess.run(f"cat {leads} | {sys.executable} -m dialer import c1 /dev/stdin --list third "
+                                  f"--config {path}", shell=True, capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert through_pipe.returncode == 0, through_pipe.stderr
+    assert "/dev/stdin: 5 rows, 5 numbers imported into c1 as list 'third' (0 new leads, 5 already there)" \
+        in through_pipe.stdout
+    assert through_pipe.stderr == ""
+    empty_pipe = subprocess.run(f"true | {sys.executable} -m dialer import c1 /dev/stdin --config {path}", shell=True,
+                                capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert empty_pipe.returncode == 1
+    assert empty_pipe.stderr.strip() == "error: /dev/stdin: nothing to read (pipe a CSV file into the command); " \
+                                        "nothing imported"
     empty = subprocess.run(f"{sys.executable} -m dialer import c1 - --config {path} < /dev/null", shell=True,
                            capture_output=True, text=True, cwd=REPO, timeout=120)
     assert empty.returncode == 1

@@ -14,6 +14,7 @@ from dialer.compliance import Gate
 from dialer.config import parse_config
 from dialer.engine import Engine
 from dialer.leads.importer import ImportOptions, import_file
+from dialer.leads.sources import open_source
 from dialer.outcome import Disposition
 from dialer.store import Database
 from dialer.tracker import CallChange, CallState, CallTracker, LiveChannel, TrackedCall
@@ -115,7 +116,8 @@ async def test_an_originate_asterisk_never_got_ends_unknown_after_its_deadline(t
     csv.write_text("phone\n+14155550123\n")
     clock = FakeClock()
     async with Database.open(config.database.path) as db:
-        await import_file(db, "c1", csv, ImportOptions("US"), 0.0)
+        with open_source(csv) as source:
+            await import_file(db, "c1", source, ImportOptions("US"), 0.0)
         engine = Engine(config, db, Gate(), clock, await db.hash_key())
         await engine.restore()
         ami = LostOriginates()

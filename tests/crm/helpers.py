@@ -15,6 +15,7 @@ import structlog
 
 from dialer.config import Config
 from dialer.leads.importer import ImportOptions, import_file
+from dialer.leads.sources import open_source
 from dialer.logs import configure_logging
 from dialer.store import Database
 from tests.e2e.test_compliance import write_toml
@@ -46,7 +47,8 @@ async def import_people(tmp_path: Path, config: Config, people: list[tuple[str, 
     path = tmp_path / f"people-{campaign}-{len(people)}.csv"
     path.write_text("phone,name,plan\n" + "".join(f"{n},{name},{plan}\n" for n, name, plan in people))
     async with Database.open(config.database.path) as db:
-        report = await import_file(db, campaign, path, ImportOptions("US"), 0.0)
+        with open_source(path) as source:  # the way `dialer import` reads a file
+            report = await import_file(db, campaign, source, ImportOptions("US"), 0.0)
     assert not report.bad
 
 

@@ -12,6 +12,7 @@ from pydantic import SecretStr
 
 from dialer.config import Config, parse_config
 from dialer.leads.importer import ImportOptions, import_file
+from dialer.leads.sources import open_source
 from dialer.sim import SimConfig, SimServer, SimUser
 from dialer.store import Database
 
@@ -84,7 +85,8 @@ async def import_numbers(tmp_path: Path, config: Config, numbers: list[str], cam
     path = tmp_path / f"leads-{campaign}.csv"
     path.write_text("phone\n" + "\n".join(numbers) + "\n")
     async with Database.open(config.database.path) as db:
-        report = await import_file(db, campaign, path, ImportOptions("US"), 0.0)
+        with open_source(path) as source:  # the way `dialer import` reads a file
+            report = await import_file(db, campaign, source, ImportOptions("US"), 0.0)
     assert not report.bad
 
 

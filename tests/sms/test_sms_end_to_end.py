@@ -19,6 +19,7 @@ from dialer.daemon import run_until_settled
 from dialer.engine import Engine
 from dialer.events import CallEvent
 from dialer.leads.importer import ImportOptions, import_file
+from dialer.leads.sources import open_source
 from dialer.logs import configure_logging
 from dialer.outcome import Disposition
 from dialer.sim import ResponseFault
@@ -51,7 +52,8 @@ async def import_people(tmp_path: Path, config: Config, people: list[tuple[str, 
     path = tmp_path / f"people-{campaign}.csv"
     path.write_text("phone,name,plan\n" + "".join(f"{n},{name},{plan}\n" for n, name, plan in people))
     async with Database.open(config.database.path) as db:
-        report = await import_file(db, campaign, path, ImportOptions("US"), 0.0)
+        with open_source(path) as source:  # the way `dialer import` reads a file
+            report = await import_file(db, campaign, source, ImportOptions("US"), 0.0)
     assert not report.bad
 
 

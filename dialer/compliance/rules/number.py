@@ -55,7 +55,7 @@ def is_emergency_or_service(raw: str, default_region: str) -> bool:
         except NumberParseException:
             return False
         national = phonenumbers.national_significant_number(parsed)
-        regions = tuple(region_codes_for_country_code(parsed.country_code))
+        regions = tuple(region_codes_for_country_code(parsed.country_code or 0))  # (0: no region)
     else:
         national = digits
         regions = (default_region.upper(),)
