@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dialer.store.db import Row, Tx
-from dialer.store.states import AttemptState
+from dialer.store.states import AttemptState, LeadStatus, Medium
 
 
 async def leads_by_status(tx: Tx, campaign: str) -> dict[str, int]:
@@ -177,3 +177,32 @@ async def lead_statuses(tx: Tx, campaign: str | None) -> list[Row]:
     where = "WHERE campaign_id = ?" if campaign is not None else ""
     return await tx.fetchall(f"SELECT campaign_id, status, COUNT(*) FROM leads {where} GROUP BY campaign_id, "
                              "status", (campaign,) if campaign is not None else ())
+
+
+async def originations_by_bucket(tx: Tx, campaign: str, start: float, bucket_s: float, buckets: int) -> list[int]:
+    """Calls originated by `campaign` since `start`, counted per `bucket_s` bucket (the wallboard's sparkline)."""
+    rows = await tx.fetchall(
+        "SELECT CAST((created_at - ?) / ? AS INTEGER) AS bucket, COUNT(*) FROM attempts "
+        "WHERE campaign_id = ? AND created_at >= ? AND medium = ? GROUP BY bucket",
+        (start, bucket_s, campaign, start, Medium.CALL.value))
+    counts = [0] * buckets
+    for bucket, count in rows:
+        if 0 <= int(bucket) < buckets:
+            counts[int(bucket)] = int(count)
+    return counts
+
+
+async def originations_since(tx: Tx, campaign: str, since: float) -> int:
+    """Calls originated by `campaign` since `since`."""
+    row = await tx.fetchone("SELECT COUNT(*) FROM attempts WHERE campaign_id = ? AND created_at >= ? AND medium = ?",
+                            (campaign, since, Medium.CALL.value))
+    return int(row[0]) if row else 0
+
+
+async def pending_zone_groups(tx: Tx, campaign: str, limit: int) -> list[tuple[str, tuple[str, ...]]]:
+    """(region, time zones) of the campaign's pending leads, the groups with most leads first."""
+    rows = await tx.fetchall(
+        "SELECT p.region, p.zones, COUNT(*) AS n FROM leads l JOIN phone_numbers p ON p.number = l.number "
+        "WHERE l.campaign_id = ? AND l.status = ? GROUP BY p.region, p.zones ORDER BY n DESC LIMIT ?",
+        (campaign, LeadStatus.PENDING.value, limit))
+    return [(str(r[0]), tuple(str(r[1] or "").split())) for r in rows]

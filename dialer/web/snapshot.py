@@ -17,6 +17,8 @@ from typing import Any
 from dialer.numbers import mask, mask_text
 from dialer.reports import campaign_report
 from dialer.store import Database
+from dialer.store.campaigns import campaign_states
+from dialer.store.reports import originations_by_bucket, originations_since
 from dialer.tracker import CallState, TrackedCall
 
 HOUR_S = 3600
@@ -68,24 +70,13 @@ async def read_fast(db: Database, figures: StoreFigures, now: float) -> None:
     """Campaign states, the outbox backlog and recent originations: indexed reads, every second."""
     start = math.floor(now) - SPARK_BUCKET_S * SPARK_BUCKETS
     async with db.read() as tx:
-        states = {str(r[0]): str(r[1]) for r in await tx.fetchall("SELECT id, state FROM campaigns ORDER BY id")}
+        states = {name: str(state) for name, state in sorted((await campaign_states(tx)).items())}
         backlog = await tx.fetchone("SELECT COUNT(*) FROM outbox WHERE published_at IS NULL")
         spark: dict[str, list[int]] = {}
         last_minute: dict[str, int] = {}
         for name in states:
-            rows = await tx.fetchall(
-                "SELECT CAST((created_at - ?) / ? AS INTEGER) AS bucket, COUNT(*) FROM attempts "
-                "WHERE campaign_id = ? AND created_at >= ? AND medium = 'call' GROUP BY bucket",
-                (start, SPARK_BUCKET_S, name, start))
-            buckets = [0] * SPARK_BUCKETS
-            for bucket, count in rows:
-                if 0 <= int(bucket) < SPARK_BUCKETS:
-                    buckets[int(bucket)] = int(count)
-            spark[name] = buckets
-            minute = await tx.fetchone(
-                "SELECT COUNT(*) FROM attempts WHERE campaign_id = ? AND created_at >= ? AND medium = 'call'",
-                (name, now - RATE_WINDOW_S))
-            last_minute[name] = int(minute[0]) if minute else 0
+            spark[name] = await originations_by_bucket(tx, name, start, SPARK_BUCKET_S, SPARK_BUCKETS)
+            last_minute[name] = await originations_since(tx, name, now - RATE_WINDOW_S)
     figures.states, figures.spark, figures.last_minute = states, spark, last_minute
     figures.outbox_backlog = int(backlog[0]) if backlog else 0
     figures.at = now

@@ -13,6 +13,7 @@ from dialer.compliance.opening import UnknownZoneError, closures, next_open, zon
 from dialer.compliance.policy import DAY_S, CompliancePolicy
 from dialer.compliance.rules.window import effective_window
 from dialer.store import Tx
+from dialer.store.reports import pending_zone_groups
 
 MAX_GROUPS = 200  # zone groups looked at per campaign (more would be a list from everywhere)
 
@@ -38,11 +39,7 @@ class WindowState:
 
 async def zone_groups(tx: Tx, campaign: str) -> list[tuple[str, tuple[str, ...]]]:
     """(region, zones) of the campaign's pending leads, most leads first."""
-    rows = await tx.fetchall(
-        "SELECT p.region, p.zones, COUNT(*) AS n FROM leads l JOIN phone_numbers p ON p.number = l.number "
-        "WHERE l.campaign_id = ? AND l.status = 'pending' GROUP BY p.region, p.zones ORDER BY n DESC LIMIT ?",
-        (campaign, MAX_GROUPS))
-    return [(str(r[0]), tuple(str(r[1] or "").split())) for r in rows]
+    return await pending_zone_groups(tx, campaign, MAX_GROUPS)
 
 
 def window_state(groups: list[tuple[str, tuple[str, ...]]], policy: CompliancePolicy, now: float) -> WindowState:
