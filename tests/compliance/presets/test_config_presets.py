@@ -104,6 +104,6 @@ def test_a_missing_recordings_alert_names_the_preset_that_requires_it(tmp_path):
 
     config = load(tmp_path, BASE + INSURANCE + RECORDED + "[campaigns.b]\ntrunk = 't'\ncaller_id = '+14155550100'\n")
     assert required_by_preset(config, "a") == (
-        "; preset cn-insurance requires every call recorded (CBIRC traceability rules (full-process recording))")
+        "; preset cn-insurance requires every call recorded (保监发〔2017〕54号)")
     assert required_by_preset(config, "b") == ""
     assert required_by_preset(config, "gone") == ""

@@ -101,7 +101,7 @@ SH = "Asia/Shanghai"
 INSURANCE = ("cn-insurance",)
 CN_INSURANCE = [
     Case("cn-9pm", INSURANCE, CN, local(SH, *TUE, 21, 0), "window.hours", "block",
-         "outside 09:00–21:00 in China (NFRA insurance telesales rules (no calls 21:00-09:00)), preset cn-insurance",
+         "outside 09:00–21:00 in China (保监发〔2013〕40号), preset cn-insurance",
          override=True),
     Case("cn-before-9pm", INSURANCE, CN, local(SH, *TUE, 20, 59), "window.hours", "allow", override=True),
     Case("cn-before-9am", INSURANCE, CN, local(SH, *TUE, 8, 59), "window.hours", "block", "in China", override=True),

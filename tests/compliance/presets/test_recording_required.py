@@ -35,4 +35,4 @@ async def test_a_missing_recording_under_cn_insurance_raises_an_alert_naming_the
         await archiver.run_once()
         assert (await status(archiver, "c9a"))["status"] == "missing"
     assert [a.kind for a in alerts] == ["recording_missing"]
-    assert "preset cn-insurance requires every call recorded (CBIRC traceability rules" in alerts[0].message
+    assert "preset cn-insurance requires every call recorded (保监发〔2017〕54号)" in alerts[0].message
