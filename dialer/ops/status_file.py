@@ -22,11 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from dialer.ops.service import Snapshot
-
-log = structlog.get_logger("dialer.ops")
 
 STATUS_INTERVAL_S = 2.0
 
@@ -95,7 +91,10 @@ class StatusFile:
             try:
                 self.write()
             except Exception:  # a status file is a courtesy: never let it stop the daemon
-                log.exception("status_file_failed", path=str(self.path))
+                # structlog imported here: `dialer status` reads this module and never logs.
+                import structlog
+
+                structlog.get_logger("dialer.ops").exception("status_file_failed", path=str(self.path))
 
     async def stop(self) -> None:
         """Stop refreshing and remove the file (no daemon runs once this returns)."""
