@@ -45,7 +45,8 @@ def test_help_lists_every_command_and_imports_no_command_module():
     *help_lines, modules = result.stdout.splitlines()
     loaded = set(json.loads(modules))
     assert not loaded & {f"dialer.cli.{module}" for module, _ in COMMANDS.values()}
-    assert "dialer.config" not in loaded and "dialer.compliance" not in loaded
+    assert "dialer.config" not in loaded
+    assert "dialer.compliance" not in loaded
     listed = {line.split()[0] for line in help_lines[help_lines.index("Commands:") + 1:] if line.strip()}
     assert listed == set(COMMANDS)
 
