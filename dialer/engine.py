@@ -555,14 +555,14 @@ class Engine:
             elif state is not None:
                 states.append(state)
         now = self.clock.now()
+        # Every event built here, in the loop's thread: the transaction below runs whole on the
+        # database thread (one hop) and must not read the live call objects.
+        candidates = [(self._event(change.call, change.state, change.at, change),
+                       None if not change.final else change.call.call_id) for change in changes]
         try:
-            async with self.db.write() as tx:
-                written = set(await store.apply_changes(tx, states, finals, self._decide, now))
-                events = [
-                    self._event(change.call, change.state, change.at, change)
-                    for change in changes if not change.final or change.call.call_id in written
-                ]
-                await self._run_tx_hooks(tx, events)
+            written_ids, events = await self.db.write_in_thread(
+                _flush_in, states, finals, self._decide, now, candidates, list(self.tx_hooks))
+            written = set(written_ids)
         except BaseException:
             self._pending_changes[:0] = changes  # keep them for the next flush
             raise
@@ -678,3 +678,17 @@ class Engine:
 def _call_hooks(conn: sqlite3.Connection, hooks: Sequence[TxHook], events: Sequence[CallEvent]) -> None:
     for hook in hooks:
         hook(conn, events)
+
+
+def _flush_in(conn: sqlite3.Connection, states: Sequence[store.StateUpdate], finals: Sequence[store.FinalUpdate],
+              decide: Callable[[str, Disposition, int], LeadStep], now: float,
+              candidates: Sequence[tuple[CallEvent, str | None]], hooks: Sequence[TxHook],
+              ) -> tuple[list[str], list[CallEvent]]:
+    """The body of a flush, on the database thread inside its transaction: the updates, then the tx
+    hooks with the events of what was written (a final outcome written earlier is not announced twice)."""
+    written = store.apply_changes_in(conn, states, finals, decide, now)
+    done = set(written)
+    events = [event for event, final_id in candidates if final_id is None or final_id in done]
+    if events and hooks:
+        _call_hooks(conn, hooks, events)
+    return written, events

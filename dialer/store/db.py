@@ -27,10 +27,10 @@ import secrets
 import sqlite3
 import stat
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
 import aiosqlite
@@ -38,6 +38,7 @@ import aiosqlite
 from dialer.store.migrations import MIGRATIONS, Migration
 
 Row = sqlite3.Row
+T = TypeVar("T")
 
 
 # SQLite's application_id of a dialer database ("DIAL"): `file` and `sqlite3` show it.
@@ -161,6 +162,24 @@ def _fetchall(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list
         return cursor.fetchall()
     finally:
         cursor.close()
+
+
+def _in_transaction(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any) -> T:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = fn(conn, *args)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    try:
+        conn.execute("COMMIT")
+    except BaseException:
+        # As in Database._transaction: a failed COMMIT may leave the transaction open.
+        if conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+        raise
+    return result
 
 
 def _fetchone(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> Row | None:
@@ -368,6 +387,19 @@ class Database:
             else:
                 async with self._transaction() as tx:
                     yield tx
+
+    async def write_in_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        """One write transaction run whole on the database thread, in one round trip: BEGIN IMMEDIATE,
+        `fn(sqlite3_connection, *args)`, COMMIT (ROLLBACK if `fn` raises; its error is raised here).
+
+        For the engine's frequent small transactions (outcome flushes): as separate hops, BEGIN,
+        the writes, the hooks and COMMIT were four thread hand-offs each. `fn` must not touch
+        objects the event loop changes meanwhile (give it plain values). A cancelled caller does
+        not stop it: the transaction commits or rolls back whole on the thread.
+        """
+        async with self._lock:
+            result: T = await Tx(self._conn).run(_in_transaction, fn, *args)
+            return result
 
     @asynccontextmanager
     async def _synchronous(self, level: str) -> AsyncIterator[None]:
