@@ -5,8 +5,9 @@
 
 Both make the same calls against the simulator in another process (answered at once, hung up by the
 callee after --talk seconds, Local channel pair, read=all user) with the same limits
-(`max_originations_per_s`, `max_concurrent_calls`). The bare loop: one asyncio connection, a token
-per call at the rate (sleep until its slot), a semaphore of the concurrent limit, an Originate with
+(`max_originations_per_s`, `max_concurrent_calls`). The bare loop: one asyncio connection, the
+rate as the dialer's pacer applies it (a bucket of one second's worth of calls, then one call per
+1/rate s), a semaphore of the concurrent limit, an Originate with
 Async, frames read whole and parsed into dicts, a call's slot freed by the Hangup of its first
 channel (or a failed OriginateResponse). No database, no gate, no retries: the least a dialer does.
 
@@ -76,9 +77,10 @@ async def bare_loop(port: int, numbers: list[str], rate: float, max_live: int) -
     reading = asyncio.create_task(read())
     loop = asyncio.get_running_loop()
     start = loop.time()
+    burst = max(1, int(rate))  # the dialer's default bucket: one second's worth at once, then the rate
     for i, number in enumerate(numbers):
         if rate < UNLIMITED:
-            await asyncio.sleep(max(0.0, start + i / rate - loop.time()))
+            await asyncio.sleep(max(0.0, start + max(0, i - burst + 1) / rate - loop.time()))
         await slots.acquire()
         call_id = f"b{i:020x}"
         live.add(call_id)
