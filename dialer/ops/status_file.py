@@ -20,9 +20,10 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dialer.ops.service import Snapshot
+if TYPE_CHECKING:  # a type only: `dialer status` reads this module and need not load the service's
+    from dialer.ops.service import Snapshot
 
 STATUS_INTERVAL_S = 2.0
 
