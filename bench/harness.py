@@ -132,10 +132,12 @@ def dialer(*args: str, env: dict[str, str] | None = None, check: bool = True) ->
 class Daemon:
     """`dialer run` in its own process, its JSON log in a file."""
 
-    def __init__(self, config: Path, log_path: Path) -> None:
+    def __init__(self, config: Path, log_path: Path, *, profile: Path | None = None) -> None:
         self.log_path = log_path
         self._log = log_path.open("w")
-        self.process = subprocess.Popen([*DIALER, "run", "--config", str(config)], stdout=self._log,
+        # With `profile`, under cProfile (its stats written there when the daemon exits on SIGTERM).
+        python = [sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "dialer"] if profile else DIALER
+        self.process = subprocess.Popen([*python, "run", "--config", str(config)], stdout=self._log,
                                         stderr=subprocess.STDOUT, env={**os.environ,
                                                                        "DIALER_AMI_SECRET": SIM_SECRET})
 

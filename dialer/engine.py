@@ -41,7 +41,7 @@ from dialer.store import calls as store
 from dialer.store import campaigns as campaign_store
 from dialer.store import compliance as compliance_store
 from dialer.store import pbx_record as record_store
-from dialer.store.audit import AuditEntry, add_entry
+from dialer.store.audit import AuditEntry, add_entry_row
 from dialer.store.journal import HeldChange, HeldOptout, HeldOutcomes
 from dialer.store.states import CampaignState
 from dialer.tracker import CallChange, CallState, CallTracker, TrackedCall, channels_from_list, restored_call
@@ -668,20 +668,17 @@ class Engine:
             elif state is not None:
                 states.append(state)
         now = self.clock.now()
+        # Every event built here, in the loop's thread: the transaction below runs whole on the
+        # database thread (one hop) and must not read the live call objects.
+        candidates = [(self._event(change.call, change.state, change.at, change),
+                       None if not change.final else change.call.call_id) for change in changes]
         try:
-            async with self.db.write() as tx:
-                for entry in audits:
-                    await add_entry(tx, entry)
-                written = set(await store.apply_changes(tx, states, finals, self._decide, now))
-                await record_store.record_unknown_outcomes(tx, [
-                    record_store.UnknownOutcome(c.call.call_id, c.call.lead_id, c.call.campaign_id,
-                                                c.call.unknown_sent, _unknown_note(c))
-                    for c in changes if c.final and _unknown_note(c) and c.call.call_id in written], now)
-                events = [
-                    self._event(change.call, change.state, change.at, change)
-                    for change in changes if not change.final or change.call.call_id in written
-                ]
-                await self._run_tx_hooks(tx, events)
+            unknowns = [record_store.UnknownOutcome(c.call.call_id, c.call.lead_id, c.call.campaign_id,
+                                                    c.call.unknown_sent, note)
+                        for c in changes if c.final and (note := _unknown_note(c))]
+            written_ids, events = await self.db.write_in_thread(
+                _flush_in, states, finals, self._decide, now, candidates, list(self.tx_hooks), audits, unknowns)
+            written = set(written_ids)
         except BaseException:
             self._pending_changes[:0] = changes  # keep them for the next flush
             self._pending_audit[:0] = audits
@@ -807,3 +804,22 @@ def _unknown_note(change: CallChange) -> str:
 def _call_hooks(conn: sqlite3.Connection, hooks: Sequence[TxHook], events: Sequence[CallEvent]) -> None:
     for hook in hooks:
         hook(conn, events)
+
+
+def _flush_in(conn: sqlite3.Connection, states: Sequence[store.StateUpdate], finals: Sequence[store.FinalUpdate],
+              decide: Callable[[str, Disposition, int], LeadStep], now: float,
+              candidates: Sequence[tuple[CallEvent, str | None]], hooks: Sequence[TxHook],
+              audits: Sequence[AuditEntry], unknowns: Sequence[record_store.UnknownOutcome],
+              ) -> tuple[list[str], list[CallEvent]]:
+    """The body of a flush, on the database thread inside its transaction: the audit rows held for
+    it, the updates, the audit row of each unknown outcome written, then the tx hooks with the events
+    of what was written (a final outcome written earlier is not announced twice)."""
+    for entry in audits:
+        add_entry_row(conn, entry)
+    written = store.apply_changes_in(conn, states, finals, decide, now)
+    done = set(written)
+    record_store.record_unknown_outcomes_in(conn, [u for u in unknowns if u.call_id in done], now)
+    events = [event for event, final_id in candidates if final_id is None or final_id in done]
+    if events and hooks:
+        _call_hooks(conn, hooks, events)
+    return written, events

@@ -16,6 +16,7 @@ import logging
 import sys
 import threading
 from collections.abc import Mapping, MutableMapping
+from functools import lru_cache
 from types import TracebackType
 from typing import Any, TextIO
 
@@ -30,6 +31,7 @@ _SECRET_KEYS = frozenset({"secret", "password", "passwd", "token", "api_key", "h
 _SECRET_SUFFIXES = ("_secret", "_password", "_passwd", "_token", "_api_key")
 
 
+@lru_cache(maxsize=1024)  # log lines reuse a few dozen keys: decided once each
 def _is_secret_key(key: str) -> bool:
     lowered = key.lower()
     return lowered in _SECRET_KEYS or lowered.endswith(_SECRET_SUFFIXES)
@@ -38,6 +40,8 @@ def _is_secret_key(key: str) -> bool:
 def _mask_value(key: str, value: Any) -> Any:
     if _is_secret_key(key):
         return "***"
+    if type(value) is str:  # most fields: the common case first
+        return mask_text(value)
     if value is None or isinstance(value, bool | int | float):
         # Numbers are E.164 *strings* everywhere in the dialer; counts, sizes and unix times stay readable.
         return value
@@ -73,12 +77,15 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | N
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
+    # The time stamp is added after the mask: it is ours and holds no number, and its 20 digits
+    # sent every line through the number pattern.
+    stamp = structlog.processors.TimeStamper(fmt="iso", utc=True)
     if use_console:
         renderer: list[Any] = [
             structlog.processors.format_exc_info,
             mask_processor,
+            stamp,
             structlog.dev.ConsoleRenderer(colors=out.isatty()),
         ]
     else:
@@ -86,6 +93,7 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | N
             # show_locals=False: frame locals would carry phone numbers past the mask.
             structlog.processors.ExceptionRenderer(ExceptionDictTransformer(show_locals=False)),
             mask_processor,
+            stamp,
             structlog.processors.JSONRenderer(),
         ]
     structlog.configure(

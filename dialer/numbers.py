@@ -256,7 +256,9 @@ def mask_text(text: str) -> str:
     too: a false alarm costs a little readability, a miss would leak a number. Callers that log the
     dialer's own ids stay readable because those ids never contain 7 digits in a row (`dialer.ids`).
     """
-    if not any(ch.isdigit() for ch in text):
+    # Exact shortcut, at C speed (every log field passes here): a token's digits are `\d`, i.e.
+    # str.isdecimal, so a text with fewer than MIN_MASKED_DIGITS of them has nothing to mask.
+    if sum(map(str.isdecimal, text)) < MIN_MASKED_DIGITS:
         return text
     return _TEXT_TOKEN.sub(_mask_token, text)
 

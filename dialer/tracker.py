@@ -12,6 +12,8 @@ Pure code: no I/O; time comes from the injected clock; results go to `on_change`
 
 from __future__ import annotations
 
+import heapq
+import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -132,6 +134,14 @@ class CallTracker:
         self._on_change = on_change
         self._calls: dict[str, TrackedCall] = {}
         self._by_uid: dict[str, TrackedCall] = {}
+        # Kept as calls come and go, so that no loop turn walks every live call (at 5,000 live that
+        # walk was 7-9% of a core): live calls per campaign; calls whose legs have all hung up,
+        # waiting out RESPONSE_GRACE_S; and a heap of (deadline, n, call) that tick() pops from.
+        # Deadlines only move later; a popped entry whose call's deadline moved is pushed again.
+        self._per_campaign: dict[str, int] = {}
+        self._settling: dict[str, TrackedCall] = {}
+        self._deadlines: list[tuple[float, int, TrackedCall]] = []
+        self._pushes = itertools.count()
         self._seq = 0  # events seen so far; reconcile() uses it to tell news from a stale snapshot
         self.on_optout: Callable[[TrackedCall], None] | None = None
         # Every UserEvent, a call's or not (e.g. DialerInboundMessage from the message context).
@@ -149,7 +159,14 @@ class CallTracker:
 
     def track(self, call: TrackedCall) -> None:
         """Start tracking a call whose attempt row is committed (before its Originate is sent)."""
+        previous = self._calls.get(call.call_id)
+        if previous is not None:
+            self._forget(previous)
         self._calls[call.call_id] = call
+        self._per_campaign[call.campaign_id] = self._per_campaign.get(call.campaign_id, 0) + 1
+        if call.hangups_done_at is not None:
+            self._settling[call.call_id] = call
+        heapq.heappush(self._deadlines, (call.deadline, next(self._pushes), call))
         self._bind(call.call_id, call)
         self._bind(f"{call.call_id}-2", call)
 
@@ -172,11 +189,8 @@ class CallTracker:
         return list(self._calls.values())
 
     def live_by_campaign(self) -> dict[str, int]:
-        """Live calls per campaign."""
-        counts: dict[str, int] = {}
-        for call in self._calls.values():
-            counts[call.campaign_id] = counts.get(call.campaign_id, 0) + 1
-        return counts
+        """Live calls per campaign (kept as calls start and end, not counted here)."""
+        return dict(self._per_campaign)
 
     # -- events -------------------------------------------------------------------------------
 
@@ -333,12 +347,17 @@ class CallTracker:
                 # A failure with no channel seen: either none was created (unknown technology) or its
                 # events are still on their way; give them the grace period before deciding.
                 if call.hangups_done_at is None:
-                    call.hangups_done_at = self._clock.monotonic()
+                    self._settle(call)
             elif all(leg.hung_up for leg in legs):
                 self._end(call)
             return
         if legs and all(leg.hung_up for leg in legs) and call.hangups_done_at is None:
-            call.hangups_done_at = self._clock.monotonic()
+            self._settle(call)
+
+    def _settle(self, call: TrackedCall) -> None:
+        """Every leg is down: wait RESPONSE_GRACE_S for a late OriginateResponse (tick() decides)."""
+        call.hangups_done_at = self._clock.monotonic()
+        self._settling[call.call_id] = call
 
     def _end(self, call: TrackedCall, *, disposition: Disposition | None = None, detail: str = "",
              recorded: RecordedCall | None = None) -> None:
@@ -376,7 +395,16 @@ class CallTracker:
         return max(causes) if causes else None
 
     def _forget(self, call: TrackedCall) -> None:
-        self._calls.pop(call.call_id, None)
+        if self._calls.get(call.call_id) is call:
+            del self._calls[call.call_id]
+            left = self._per_campaign[call.campaign_id] - 1
+            if left:
+                self._per_campaign[call.campaign_id] = left
+            else:
+                del self._per_campaign[call.campaign_id]
+        if self._settling.get(call.call_id) is call:
+            del self._settling[call.call_id]
+        # Its deadline entry stays in the heap until popped (then dropped): no search here.
         for uid in call.uids:
             if self._by_uid.get(uid) is call:
                 del self._by_uid[uid]
@@ -424,15 +452,31 @@ class CallTracker:
         return call
 
     def tick(self) -> list[TrackedCall]:
-        """Settle calls waiting for a late OriginateResponse; return calls past their deadline."""
+        """Settle calls waiting for a late OriginateResponse; return calls past their deadline.
+
+        Looks only at the calls settling and at the heap's due entries, not at every live call.
+        """
         mono = self._clock.monotonic()
         now = self._clock.now()
-        overdue = []
-        for call in list(self._calls.values()):
-            if call.hangups_done_at is not None and mono - call.hangups_done_at >= self.RESPONSE_GRACE_S:
+        for call in list(self._settling.values()):
+            assert call.hangups_done_at is not None
+            if mono - call.hangups_done_at >= self.RESPONSE_GRACE_S:
                 self._end(call, detail="" if call.response else "no OriginateResponse after the hangups")
-            elif now >= call.deadline:
-                overdue.append(call)
+        overdue: list[TrackedCall] = []
+        heap = self._deadlines
+        while heap and heap[0][0] <= now:
+            _, _, call = heapq.heappop(heap)
+            if self._calls.get(call.call_id) is not call:
+                continue  # ended (or replaced) since it was pushed
+            if call.deadline > now:  # extended since: wait for the new deadline
+                heapq.heappush(heap, (call.deadline, next(self._pushes), call))
+                continue
+            overdue.append(call)
+        for call in overdue:  # still live: due again at every tick until its deadline moves
+            heapq.heappush(heap, (call.deadline, next(self._pushes), call))
+        if len(heap) > 4 * len(self._calls) + 1024:  # entries of ended calls: rebuild now and then
+            self._deadlines = [(c.deadline, next(self._pushes), c) for c in self._calls.values()]
+            heapq.heapify(self._deadlines)
         return overdue
 
     def reconcile(

@@ -1,4 +1,5 @@
-"""The `dialer` command line. Each module of this package with a `register(app)` adds its commands.
+"""The `dialer` command line. Each module of this package with a `register(app)` adds its commands;
+`dialer.cli.lazy` imports a command's module only when that command runs (`--help` imports none).
 
 `main` runs a command and turns whatever ends it into an exit code and at most one `error:` line
 on stderr: 0 done, 1 failed, 2 usage (a bad argument or option, an unknown name). No traceback
@@ -9,19 +10,15 @@ reaches the user (DIALER_DEBUG=1 shows it, for a bug report); a reader that clos
 from __future__ import annotations
 
 import errno
-import importlib
 import os
-import pkgutil
 import sqlite3
 import sys
 from collections.abc import Sequence
-from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated
 
 import typer
 
-from dialer.cli.output import print_error
-from dialer.logs import mask_text
+from dialer.cli.lazy import LazyGroup
 from dialer.ops.perms import restrict_umask
 
 EXIT_BROKEN_PIPE = 128 + 13  # what a shell reports for a process that SIGPIPE ended
@@ -29,6 +26,7 @@ EXIT_INTERRUPTED = 130
 
 app = typer.Typer(
     name="dialer",
+    cls=LazyGroup,
     help="Outbound-dialing daemon for the Asterisk PBX.",
     no_args_is_help=True,
     add_completion=False,
@@ -39,6 +37,8 @@ app = typer.Typer(
 
 
 def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version  # ~20 ms: only for --version
+
     try:
         return version("dialer")
     except PackageNotFoundError:  # running from a source tree that was never installed
@@ -59,10 +59,11 @@ def _root(
     """Outbound-dialing daemon for the Asterisk PBX."""
 
 
-for _info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
-    _module = importlib.import_module(f"{__name__}.{_info.name}")
-    if hasattr(_module, "register"):
-        _module.register(app)
+def print_error(message: str) -> None:
+    """`error: <message>` on stderr (the console module loads rich: only on the way out)."""
+    from dialer.cli.output import print_error as show
+
+    show(message)
 
 
 def _quiet_stdout() -> None:
@@ -103,6 +104,8 @@ def run(args: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug: one line for the user, the traceback on request
         if os.environ.get("DIALER_DEBUG"):
             raise
+        from dialer.logs import mask_text  # structlog and the log setup: ~0.15 s, only for this line
+
         print_error(f"internal error ({type(exc).__name__}: {mask_text(str(exc))[:300]}); please report it "
                     "(DIALER_DEBUG=1 shows the traceback)")
         return 1

@@ -1,5 +1,5 @@
-"""`dialer status` (is a daemon running on this database, its node, AMI, live calls per campaign) and
-`dialer report` (per campaign; table, JSON, CSV long or wide, HTML)."""
+"""`dialer report` (per campaign; table, JSON, CSV long or wide, HTML). `dialer status` is in
+`dialer.cli.status`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import asyncio
 import io
 import json
 import os
-import time
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -15,24 +14,19 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
-from rich import box
-from rich.table import Table
 
 from dialer import csv_safe
 from dialer.cli.common import ConfigOption, WorkdirOption, fail, out, resolve_config
 from dialer.cli.compliance_args import InputError, parse_time
 from dialer.cli.database import open_db
 from dialer.config import Config
-from dialer.ops.lock import holder
 from dialer.ops.perms import open_private
-from dialer.ops.status_file import STATUS_INTERVAL_S, read_status
 from dialer.reports import campaign_report
 from dialer.reports.html import render_html
 from dialer.reports.text import render_table
-from dialer.retry import LeadStatus
 from dialer.store import campaigns
 
-__all__ = ["register", "render_table", "report", "status"]
+__all__ = ["register", "render_table", "report"]
 
 
 class Format(StrEnum):
@@ -46,7 +40,6 @@ class Format(StrEnum):
 
 def register(app: typer.Typer) -> None:
     """Add the commands to the app."""
-    app.command("status")(status)
     app.command("report")(report)
 
 
@@ -63,48 +56,6 @@ def _load(config: Config, campaign: str | None, since: float | None = None, unti
             return await campaign_report(db, campaign, since=since, until=until, tz=tz)
 
     return asyncio.run(go())
-
-
-def _daemon_line(config: Config) -> str:
-    """Whether a daemon runs on this database (its lock), and what it says about itself."""
-    database = config.database.path
-    pid = holder(database)
-    if pid is None:
-        return f"daemon: not running on {database}"
-    status = read_status(database)
-    who = f"pid {pid}" if pid else "pid unknown"
-    if status is None or (pid and status.pid != pid):
-        return f"daemon: running ({who}) on {database}; it publishes no status (a dialer older than this command?)"
-    age = time.time() - status.written_at
-    stale = f"; its status is {age:.0f} s old (it is busy or stuck)" if age > 5 * STATUS_INTERVAL_S else ""
-    ami = f"AMI connected to {status.ami_address}" if status.ami_connected else (
-        f"AMI NOT connected (reconnecting to {status.ami_address})")
-    return (f"daemon: running ({who}, node {status.node}) on {database}: {status.phase}, {ami}, "
-            f"{status.live_calls} live calls{stale}")
-
-
-def status(config: ConfigOption = None, workdir: WorkdirOption = None) -> None:
-    """Whether a daemon runs on this database (its node, its AMI connection), and per campaign: its state,
-    live calls and leads waiting."""
-    resolved = resolve_config(config, workdir)
-    daemon = _daemon_line(resolved)
-    data = _load(resolved, None)
-    out.print(daemon)
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
-    table.add_column("campaign", overflow="fold")
-    table.add_column("state")
-    for column in ("live calls", "pending", "dialing", "done", "disabled"):
-        table.add_column(column, justify="right", no_wrap=True)
-    for name, state in data["campaigns"].items():
-        part = data["by_campaign"][name]
-        leads = part["leads_by_status"]
-        waiting = {LeadStatus.PENDING, LeadStatus.DIALING, LeadStatus.DISABLED}
-        done = sum(n for key, n in leads.items() if key not in waiting)
-        table.add_row(name, state, str(part["open_attempts"]), str(leads.get(LeadStatus.PENDING, 0)),
-                      str(leads.get(LeadStatus.DIALING, 0)), str(done), str(leads.get(LeadStatus.DISABLED, 0)))
-    out.print(table)
-    out.print(f"live calls: {data['open_attempts']} (attempts without a final outcome, as committed); calls made: "
-              f"{data['calls']}")
 
 
 def _zone(name: str) -> str:

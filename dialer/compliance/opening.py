@@ -14,9 +14,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import holidays as holidays_lib
+if TYPE_CHECKING:
+    import holidays as holidays_lib
 
 from dialer.compliance.windows import WeeklyWindow
 
@@ -50,6 +52,10 @@ class UnknownZoneError(ValueError):
 @cache
 def holiday_calendar(country: str, subdiv: str | None = None) -> holidays_lib.HolidayBase | None:
     """The public holidays of a country (and subdivision), or None if `holidays` has none."""
+    # Imported here: the library takes ~30 ms to load, and commands that only read the config
+    # (`dialer status`) never ask for a calendar.
+    import holidays as holidays_lib
+
     try:
         return holidays_lib.country_holidays(country, subdiv=subdiv)
     except NotImplementedError:

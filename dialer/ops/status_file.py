@@ -20,14 +20,11 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import structlog
-
-from dialer.ops.service import Snapshot
-from dialer.tasks import PartTasks
-
-log = structlog.get_logger("dialer.ops")
+if TYPE_CHECKING:  # types only: `dialer status` reads this module and need not load the service's
+    from dialer.ops.service import Snapshot
+    from dialer.tasks import PartTasks
 
 STATUS_INTERVAL_S = 2.0
 
@@ -96,7 +93,10 @@ class StatusFile:
             try:
                 self.write()
             except Exception:  # a status file is a courtesy: never let it stop the daemon
-                log.exception("status_file_failed", path=str(self.path))
+                # structlog imported here: `dialer status` reads this module and never logs.
+                import structlog
+
+                structlog.get_logger("dialer.ops").exception("status_file_failed", path=str(self.path))
 
     async def stop(self) -> None:
         """Stop refreshing and remove the file (no daemon runs once this returns)."""

@@ -30,6 +30,9 @@ class RecordingHooks:
     def __init__(self, engine: Engine, on_pending: Callable[[], None] | None = None) -> None:
         self.engine = engine
         self.on_pending = on_pending
+        # Set when a transaction wrote pending recording rows: only then has the archiver news (with
+        # recordings off, the default, it was woken to query an empty table after every answered call).
+        self._wrote_pending = False
 
     def variables(self, call: TrackedCall, campaign: CampaignConfig) -> Mapping[str, str]:
         """Originate variables: where MixMonitor writes, the announcement, or DIALER_RECORD=0."""
@@ -74,11 +77,14 @@ class RecordingHooks:
                                          event.talk_s, event.at))
         if rows:
             store.insert_pending(conn, rows)
+            self._wrote_pending = True
 
     def after_commit(self, events: Sequence[CallEvent]) -> None:
-        """event hook: wake the archiver when an answered call has ended."""
-        if self.on_pending is not None and any(e.final and e.answered_at is not None for e in events):
-            self.on_pending()
+        """event hook: wake the archiver when a committed transaction added pending recordings."""
+        if self._wrote_pending:
+            self._wrote_pending = False
+            if self.on_pending is not None:
+                self.on_pending()
 
 
 def install(engine: Engine, on_pending: Callable[[], None] | None = None) -> RecordingHooks:

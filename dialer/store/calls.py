@@ -226,6 +226,18 @@ async def apply_changes(
     return written
 
 
+def apply_changes_in(
+    conn: sqlite3.Connection,
+    states: Sequence[StateUpdate],
+    finals: Sequence[FinalUpdate],
+    decide: Callable[[str, Disposition, int], LeadStep],
+    now: float,
+) -> list[str]:
+    """`apply_changes` on a connection inside a transaction, on the database thread (one hop with
+    the rest of a `Database.write_in_thread` transaction)."""
+    return _apply_changes(conn, states, finals, decide, now)
+
+
 def _apply_changes(
     conn: sqlite3.Connection,
     states: Sequence[StateUpdate],

@@ -77,10 +77,11 @@ def commands() -> list[tuple[tuple[str, ...], typer.main.TyperCommand]]:
     found = []
 
     def walk(command: object, path: tuple[str, ...]) -> None:
-        subcommands = getattr(command, "commands", None)
-        if subcommands:
-            for name, sub in sorted(subcommands.items()):
-                walk(sub, (*path, name))
+        # Through list_commands/get_command, not `.commands`: the root group loads its commands lazily.
+        if isinstance(command, typer.core.TyperGroup):
+            ctx = typer.Context(command, info_name=path[-1] if path else "dialer")
+            for name in sorted(command.list_commands(ctx)):
+                walk(command.get_command(ctx, name), (*path, name))
         else:
             found.append((path, command))
 

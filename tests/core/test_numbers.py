@@ -157,3 +157,11 @@ def test_the_north_american_fast_path_parses_exactly_like_phonenumbers(region, p
     if fast is not None:
         assert expected is not None
         assert (fast.country_code, fast.national_number) == (expected.country_code, expected.national_number)
+
+
+@given(st.text(alphabet=st.sampled_from("0123456789+()-./ \t_xT:Z٣٤²①"), max_size=40))
+def test_mask_text_shortcut_changes_nothing(text: str) -> None:
+    """The fewer-than-7-decimal-digits shortcut returns exactly what the full pattern would."""
+    from dialer.numbers import _TEXT_TOKEN, _mask_token, mask_text
+
+    assert mask_text(text) == _TEXT_TOKEN.sub(_mask_token, text)
