@@ -39,7 +39,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("reports", "Per campaign: calls, numbers reached, answer and abandon rates (24 h, 30 days), talk time, "
                           "outcomes, gate blocks by rule, attempts per lead, best local hours, recordings missing, "
                           "texts."),
-    "sim": ("sim", "Run the Asterisk simulator (AMI over TCP) until SIGTERM."),
+    "sim": ("sim", "Run the Asterisk simulator (AMI over TCP) until SIGTERM; SIGUSR1 drops the AMI clients' sockets."),
     "audit": ("audit", "The audit trail: gate decisions and compliance changes."),
     "campaign": ("campaigns", "Start, pause and stop campaigns."),
     "consent": ("consent", "Consent records (who agreed to be called, for what, until when)."),

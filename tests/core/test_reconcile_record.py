@@ -17,6 +17,7 @@ from dialer.compliance import Gate
 from dialer.config import parse_config
 from dialer.engine import Engine
 from dialer.leads.importer import ImportOptions, import_file
+from dialer.leads.sources import open_source
 from dialer.sim.cdr import MAPPING, ChannelCdr, render
 from dialer.store import Database
 from dialer.tracker import TrackedCall
@@ -62,7 +63,8 @@ async def one_call(tmp_path: Path, record: Path, clock: FakeClock):
     csv.write_text("phone\n+14155550123\n")
     db_cm = Database.open(config.database.path)
     db = await db_cm.__aenter__()
-    await import_file(db, "c1", csv, ImportOptions("US"), 0.0)
+    with open_source(csv) as source:
+        await import_file(db, "c1", source, ImportOptions("US"), 0.0)
     engine = Engine(config, db, Gate(), clock, await db.hash_key())
     optouts: list[TrackedCall] = []
     engine.optout_hooks.append(optouts.append)
