@@ -222,7 +222,7 @@ async def apply_changes(
 ) -> list[str]:
     """Write state changes and final outcomes; `decide(campaign, disposition, attempts)` gives each
     lead's next step. Returns the call ids whose final outcome was written (each exactly once)."""
-    written: list[str] = await tx.run(_apply_changes, states, finals, decide, now)
+    written: list[str] = await tx.run(apply_changes_in, states, finals, decide, now)
     return written
 
 
@@ -235,16 +235,6 @@ def apply_changes_in(
 ) -> list[str]:
     """`apply_changes` on a connection inside a transaction, on the database thread (one hop with
     the rest of a `Database.write_in_thread` transaction)."""
-    return _apply_changes(conn, states, finals, decide, now)
-
-
-def _apply_changes(
-    conn: sqlite3.Connection,
-    states: Sequence[StateUpdate],
-    finals: Sequence[FinalUpdate],
-    decide: Callable[[str, Disposition, int], LeadStep],
-    now: float,
-) -> list[str]:
     conn.executemany(
         "UPDATE attempts SET state = ?, answered_at = COALESCE(answered_at, ?) "
         "WHERE call_id = ? AND state <> 'ended'",

@@ -6,7 +6,9 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from dialer.addresses import ListenAddress
 
 CREDENTIAL_WEB_TOKEN = "web-token"
 
@@ -28,7 +30,7 @@ class WebConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     enabled: bool = False
-    address: str = "127.0.0.1"
+    address: ListenAddress = "127.0.0.1"
     port: int = Field(default=9823, ge=0, le=65535, description="0 picks a free port (logged)")
     token_file: Path | None = None
     token_env: str = Field(default="DIALER_WEB_TOKEN", pattern=r"[A-Z][A-Z0-9_]{0,63}")
@@ -37,16 +39,6 @@ class WebConfig(BaseModel):
     # A page whose queue holds this many undelivered updates is too slow: it is dropped (it reconnects).
     client_queue: int = Field(default=16, ge=1, le=1024)
     max_clients: int = Field(default=200, ge=1)
-
-    @field_validator("address")
-    @classmethod
-    def _ip_address(cls, value: str) -> str:
-        if value != "localhost":
-            try:
-                ipaddress.ip_address(value)
-            except ValueError:
-                raise ValueError("must be an IP address such as 127.0.0.1 or ::1 (or localhost)") from None
-        return value
 
     @property
     def loopback(self) -> bool:
