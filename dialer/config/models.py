@@ -20,6 +20,7 @@ from dialer.ops.config import MetricsConfig
 from dialer.outcome import Disposition
 from dialer.recordings.config import CampaignRecordings, RecordingsConfig
 from dialer.sms.config import SmsCampaign, SmsConfig
+from dialer.surveys.config import SurveyConfig, optout_conflicts
 from dialer.web.config import WebConfig
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -158,7 +159,7 @@ class CampaignConfig(_Strict):
     ring_timeout_s: float = Field(default=30.0, gt=0, le=600)
     pacing: PacingConfig = PacingConfig(max_concurrent_calls=10, max_originations_per_s=5.0)
     amd: bool = False
-    mode: Literal["message", "queue"] = "message"
+    mode: Literal["message", "queue", "survey"] = "message"
     variables: dict[str, str] = Field(default_factory=dict)
     retry: RetryConfig | None = None
     compliance: dict[str, object] = Field(default_factory=dict)
@@ -166,6 +167,26 @@ class CampaignConfig(_Strict):
     callbacks: CallbackPolicy = CallbackPolicy()
     sms: SmsCampaign | None = None  # a campaign of kind sms: gateway and message template
     recordings: CampaignRecordings = CampaignRecordings()
+    survey: SurveyConfig | None = None  # mode = "survey": the questions (dialer.surveys.config)
+
+    @property
+    def optout_key(self) -> str:
+        """The DTMF key that opts out (the dialplan's default is 9)."""
+        return self.variables.get("DIALER_OPTOUT_KEY") or "9"
+
+    @model_validator(mode="after")
+    def _survey_fits(self) -> CampaignConfig:
+        if self.mode == "survey" and self.survey is None:
+            raise ValueError('mode = "survey" needs a [campaigns.NAME.survey] table with its questions')
+        if self.survey is not None and self.mode != "survey":
+            raise ValueError('a survey table is only for mode = "survey"')
+        if self.survey is not None:
+            if self.kind != "call":
+                raise ValueError('a survey needs kind = "call"')
+            problems = optout_conflicts(self.survey, self.optout_key)
+            if problems:
+                raise ValueError("survey: " + "; ".join(problems))
+        return self
 
     @field_validator("variables")
     @classmethod
