@@ -48,6 +48,7 @@ from dialer.sms.component import sms_component
 from dialer.store import Database, DatabaseMissing, DatabaseUnusable, StoreError, store_error
 from dialer.store import leads as lead_store
 from dialer.store.journal import JournalError, OutcomeJournal, apply_journal, reserve_bytes
+from dialer.surveys.component import survey_component
 from dialer.tasks import PartFailed, PartTasks
 from dialer.web.component import web_component
 
@@ -127,7 +128,7 @@ def component_factories() -> list[ComponentFactory]:
     # MQTT starts before (so stops after) the parts whose alerts it publishes.
     # The wallboard too, so it shows the alerts the others raise while they start.
     return [metrics_component, web_component, mqtt_component, recordings_component, crm_component, sms_component,
-            lockout_component]
+            lockout_component, survey_component]
 
 
 class Daemon:

@@ -12,6 +12,8 @@ from pathlib import Path
 from random import Random  # (Profile has a field named `random`)
 from typing import Any
 
+from dialer.sim.survey import SurveyProfile, SurveyProfileError, survey_profile_from_dict
+
 
 class ProfileError(ValueError):
     """A profile file or rule that cannot be used, with the reason."""
@@ -196,6 +198,7 @@ class Profile:
     time_scale: float = 1.0
     seed: int = 0
     read_s: float = 11.0  # [dialer] Read(): 5 s prompt + 6 s timeout, as recorded
+    survey: SurveyProfile | None = None  # how callees answer surveys (dialer.sim.survey)
 
     def decide(self, digits: str, rng: Random) -> CalleePlan:
         """The plan for the callee at `digits` (only digits; empty means not a number)."""
@@ -245,7 +248,7 @@ def _outcome(name: Any, where: str) -> Outcome:
 
 def profile_from_dict(data: dict[str, Any]) -> Profile:
     """Build a Profile from parsed TOML, with errors that name the offending key."""
-    unknown = set(data) - {"time_scale", "seed", "read_s", "rules", "random"}
+    unknown = set(data) - {"time_scale", "seed", "read_s", "rules", "random", "survey"}
     if unknown:
         raise ProfileError(f"profile has unknown keys {sorted(unknown)}")
     rules = []
@@ -302,7 +305,15 @@ def profile_from_dict(data: dict[str, Any]) -> Profile:
     read_s = _num(data, "read_s", "profile", 11.0)
     if read_s is None or read_s < 0:
         raise ProfileError("read_s must be >= 0")
-    return Profile(rules=tuple(rules), random=spec, time_scale=time_scale, seed=seed, read_s=read_s)
+    survey = None
+    if "survey" in data:
+        if not isinstance(data["survey"], dict):
+            raise ProfileError("survey must be a table")
+        try:
+            survey = survey_profile_from_dict(data["survey"])
+        except SurveyProfileError as exc:
+            raise ProfileError(str(exc)) from exc
+    return Profile(rules=tuple(rules), random=spec, time_scale=time_scale, seed=seed, read_s=read_s, survey=survey)
 
 
 def load_profile(path: Path) -> Profile:

@@ -536,9 +536,17 @@ class Call:
             self.deliver(b)
 
     def _callee_hangs_up(self, cause: int) -> None:
+        if self.script is not None and self.script.holds_callee:
+            return  # a survey callee stays until the survey ends, or leaves by its own draw
         if self.phase == "up":
             self.hangup_by = "callee"
             self._callee_hangup(self.batch(), cause, by_callee=True)
+
+    def callee_hangs_up_now(self) -> None:
+        """The callee hangs up at once (a survey callee leaving mid-survey)."""
+        if self.phase == "up":
+            self.hangup_by = "callee"
+            self._callee_hangup(self.batch(), 16, by_callee=True)
 
     def _callee_hangup(self, b: ev.Batch, cause: int, by_callee: bool) -> None:
         """The called side ends an answered call (files 03, 07)."""

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from dialer.sim import events as ev
 from dialer.sim.callees import Outcome
+from dialer.sim.survey import SurveyScript
 
 if TYPE_CHECKING:
     from asyncio import TimerHandle
@@ -47,6 +48,12 @@ class DialerScript:
         self.ch = call.one
         self.where = "start"  # start | amd | read | wait | hangup
         self._read_timer: TimerHandle | None = None
+        self.survey: SurveyScript | None = None  # DIALER_MODE=survey: [dialer-survey] runs instead
+
+    @property
+    def holds_callee(self) -> bool:
+        """True while a survey keeps the callee on the line (a callee who answers takes it)."""
+        return self.survey is not None and self.survey.running
 
     @property
     def call_id(self) -> str:
@@ -104,6 +111,12 @@ class DialerScript:
     def _main(self, b: ev.Batch) -> None:
         # DIALER_MODE=queue is not simulated: the call always takes the message branch.
         self._exten(b, 10, "GotoIf", "0?queue")
+        if self.ch.vars.get("DIALER_MODE") == "survey":
+            self._exten(b, 11, "GotoIf", "1?dialer-survey,s,1")
+            self.where = "survey"
+            self.survey = SurveyScript(self.call, self.ch, self.call_id)
+            self.survey.start(b)
+            return
         self._exten(b, 11, "Read", READ_DATA)
         self._set(b, "READSTATUS", "ERROR")  # Read sets it at its start (file 03)
         self.where = "read"
@@ -148,6 +161,8 @@ class DialerScript:
 
     def on_digit(self, b: ev.Batch, digit: str) -> bool:
         """A DTMF digit ended on the leg; returns True when the script hangs up (opt-out)."""
+        if self.survey is not None:
+            return self.survey.on_digit(b, digit)
         if self.where != "read":
             return False  # outside Read() a digit changes nothing
         if self._read_timer is not None:
@@ -181,6 +196,8 @@ class DialerScript:
 
     def interrupt(self, b: ev.Batch) -> None:
         """The leg is being hung up from outside: the running application reports it."""
+        if self.survey is not None:
+            self.survey.interrupt(b)
         if self.where == "read":
             self._set(b, "OPTOUT", "")
             self._set(b, "READSTATUS", "HANGUP")
