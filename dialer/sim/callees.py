@@ -12,7 +12,7 @@ from pathlib import Path
 from random import Random  # (Profile has a field named `random`)
 from typing import Any
 
-from dialer.sim.survey import SurveyProfile, SurveyProfileError, survey_profile_from_dict
+from dialer.sim.survey_profile import SurveyProfile, SurveyProfileError, survey_profile_from_dict
 
 
 class ProfileError(ValueError):

@@ -53,6 +53,8 @@ class Pbx:
         self.listen_mask = 0  # union of the event classes some session receives (set by the server)
         self.accepting = True
         self.max_live_calls = 0
+        # Every DialerSurveyAnswer the survey script reported: (call id, question, keys, status), for tests.
+        self.survey_answers: list[tuple[str, str, str, str]] = []
         self._writes: set[asyncio.Future[None]] = set()
         self._pending_writes: list[tuple[Path, int, str]] = []
         self._write_handle: asyncio.TimerHandle | None = None
