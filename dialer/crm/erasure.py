@@ -7,7 +7,8 @@ What goes, for the contact owning the number (every number of theirs) or for the
   audit rows (their masked form too), unpublished and published outbox payloads;
 - recordings: the files and their rows (once the recordings table exists), except those under a
   legal hold, which are kept and counted in the audit row (a hold is there to keep evidence). The
-  files go after the commit, and only inside the archive or the spool (`recordings.removal`).
+  files go after the commit, and only inside the archive or the spool (`recordings.removal`);
+- survey answers given in calls to the number (table survey_answers): deleted, as what the person said.
 
 What stays: every lead, attempt and audit row, with its outcome, times and campaign, keyed by the
 pseudonym `erased:<keyed hash>` instead of the number, so reports count exactly what they counted
@@ -30,6 +31,7 @@ import phonenumbers
 from dialer.numbers import GROUP_SEPARATOR, MIN_MASKED_DIGITS, number_hash
 from dialer.store import compliance as compliance_store
 from dialer.store import erasure as erasure_store
+from dialer.store import surveys as survey_store
 
 PSEUDONYM_PREFIX = "erased:"
 
@@ -52,6 +54,7 @@ class ErasureResult:
     recording_files: list[str] = field(default_factory=list)  # to delete once the transaction committed
     recording_rows: int = 0
     recordings_held: int = 0  # under a legal hold: kept, and said so
+    survey_answers: int = 0
 
     def summary(self) -> str:
         """One line for the audit row and the command's output."""
@@ -59,7 +62,7 @@ class ErasureResult:
         return (f"erased {who} ({self.numbers} number(s)): {self.leads} lead(s), {self.attempts} attempt(s), "
                 f"{self.messages} message(s), {self.notes} note(s), {self.dnc_entries} DNC and {self.consents} "
                 f"consent record(s), {self.audit_rows} audit row(s), {self.outbox_rows} outbox row(s), "
-                f"{self.recording_rows} recording(s)"
+                f"{self.recording_rows} recording(s), {self.survey_answers} survey answer(s)"
                 + (f" ({self.recordings_held} under legal hold kept)" if self.recordings_held else "")
                 + "; history kept under pseudonyms, numbers on the suppression list")
 
@@ -147,6 +150,8 @@ def _erase_number(conn: sqlite3.Connection, number: str, digest: str, names: lis
                   result: ErasureResult) -> None:
     alias = pseudonym(digest)
     scrub = Scrub(number, names, alias)
+    # Answers are what the person said: deleted, not kept under the pseudonym (reports count them no more).
+    result.survey_answers += survey_store.erase_for_number(conn, number)
     # Queued leads of an erased person are never dialled: blocked (the gate would block them anyway).
     result.leads += erasure_store.replace_in_leads(conn, number, alias, now)
     call_ids = erasure_store.replace_in_attempts(conn, number, alias)

@@ -112,6 +112,13 @@ def render_history(history: ContactHistory) -> RenderableType:
             callbacks.add_row(iso(cb.due_at), cb.campaign, status, f"{cb.requested_by} ({cb.source})",
                               iso(cb.created_at))
         parts.append(callbacks)
+    if history.survey_answers:
+        answers = Table(title="survey answers", title_justify="left", show_edge=False)
+        for column in ("time (UTC)", "campaign", "call", "question", "keys", "meaning"):
+            answers.add_column(column, overflow="fold")
+        for a in history.survey_answers:
+            answers.add_row(iso(a.answered_at), a.campaign, a.call_id, a.question, a.keys or "-", a.meaning)
+        parts.append(answers)
     if history.messages:
         messages = Table(title="messages", title_justify="left", show_edge=False)
         for column in ("time (UTC)", "direction", "campaign", "number", "text"):

@@ -18,6 +18,7 @@ from typing import Any
 
 from dialer.numbers import NumberError, normalise, number_hash
 from dialer.store import contacts
+from dialer.store import surveys as survey_store
 from dialer.store.db import Row, Tx
 
 _CHUNK = 500
@@ -114,6 +115,19 @@ class ConsentInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class SurveyAnswerInfo:
+    """One answer the contact gave in a survey call (dialer.surveys)."""
+
+    call_id: str
+    campaign: str
+    question: str
+    keys: str
+    meaning: str
+    status: str
+    answered_at: float
+
+
+@dataclass(frozen=True, slots=True)
 class CallbackInfo:
     """A callback scheduled for one of the contact's leads."""
 
@@ -173,6 +187,7 @@ class ContactHistory:
     consents: list[ConsentInfo] = field(default_factory=list)
     callbacks: list[CallbackInfo] = field(default_factory=list)
     messages: list[MessageInfo] = field(default_factory=list)
+    survey_answers: list[SurveyAnswerInfo] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """Plain data (for JSON output and export)."""
@@ -289,6 +304,10 @@ async def contact_histories(tx: Tx, contact_ids: Sequence[int], hash_key: bytes,
                 f"WHERE number IN ({_marks(chunk)}) ORDER BY created_at, id", chunk):
             by_id[owner[r["number"]]].messages.append(MessageInfo(
                 r["direction"], r["number"], r["campaign_id"], r["body"], r["keyword"], r["detail"], r["created_at"]))
+    if await has_table(tx, "survey_answers"):
+        for a in await survey_store.answers_of_leads(tx, leads):
+            by_id[lead_owner[a.lead_id]].survey_answers.append(SurveyAnswerInfo(
+                a.call_id, a.campaign_id, a.question, a.keys, a.meaning, a.status, a.answered_at))
     return [by_id[i] for i in ids if i in by_id]
 
 
