@@ -157,6 +157,15 @@ def render_csv(data: dict[str, Any]) -> str:
         writer.writerow(["best_hours", "", " ".join(f"{h:02d}" for h in part["best_hours"]), name])
         for key in ("sent", "accepted", "failed", "replies", "opt_outs"):
             writer.writerow(["sms", key, part["sms"][key], name])
+    for name, survey in data.get("surveys", {}).items():
+        for key in ("calls_answered", "surveys", "complete", "partial", "completion_rate"):
+            value = survey[key]
+            writer.writerow([f"survey_{key}", "", "" if value is None else value, name])
+        for q in survey["questions"]:
+            for key in ("reached", "answered", "no_answer", "stopped"):
+                writer.writerow([f"survey_question_{key}", q["question"], q[key], name])
+            for meaning, count in q["distribution"].items():
+                writer.writerow(["survey_answers", f"{q['question']}={meaning}", count, name])
     return buffer.getvalue()
 
 
@@ -177,9 +186,24 @@ def wide_row(part: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+def survey_columns(survey: dict[str, Any] | None) -> dict[str, Any]:
+    """A survey campaign's figures as wide-CSV columns (none for a campaign without survey answers)."""
+    if survey is None:
+        return {}
+    row: dict[str, Any] = {f"survey.{key}": "" if survey[key] is None else survey[key]
+                           for key in ("calls_answered", "surveys", "complete", "partial", "completion_rate")}
+    for q in survey["questions"]:
+        for key in ("reached", "answered", "no_answer", "stopped"):
+            row[f"survey.{q['question']}.{key}"] = q[key]
+        for meaning, count in q["distribution"].items():
+            row[f"survey.{q['question']}={meaning}"] = count
+    return row
+
+
 def render_wide_csv(data: dict[str, Any]) -> str:
     """One row per campaign, then `all` (the whole report); a column per figure, 0 where a campaign has none."""
-    rows = [{"campaign": name, **wide_row(part)} for name, part in data["by_campaign"].items()]
+    rows = [{"campaign": name, **wide_row(part), **survey_columns(data.get("surveys", {}).get(name))}
+            for name, part in data["by_campaign"].items()]
     rows.append({"campaign": "all", **wide_row(data)})
     columns = ["campaign"] + [c for c in wide_row(data) if c in rows[-1]]
     for row in rows:

@@ -87,11 +87,31 @@ def render_html(data: dict[str, Any], *, limit_abandon: float = 0.03) -> str:
         _campaign_table(data),
         f'<h2>Charts</h2><section class="charts">{"".join(_charts(data))}</section>',
         _leads_table(data),
+        _surveys_html(data),
         _definitions(),
     ]
     return ("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             f"<title>{escape(title)}</title><style>{CSS}</style></head><body>{''.join(body)}</body></html>\n")
+
+
+def _surveys_html(data: dict[str, Any]) -> str:
+    """Per survey campaign: completion, and per question reached, answered, stopped and the answers."""
+    parts = []
+    for name, s in data.get("surveys", {}).items():
+        head = ("question", "reached", "answered", "no answer", "stopped", "answers")
+        rows = []
+        for q in s["questions"]:
+            answers = ", ".join(f"{meaning}: {count:,}" for meaning, count in q["distribution"].items())
+            cells = (q["question"], _num(q["reached"]), _num(q["answered"]), _num(q["no_answer"]), _num(q["stopped"]),
+                     answers)
+            rows.append("<tr>" + "".join(f"<td>{escape(str(v))}</td>" for v in cells) + "</tr>")
+        header = "".join(f"<th>{escape(h)}</th>" for h in head)
+        summary = (f"{s['surveys']:,} survey(s) of {s['calls_answered']:,} answered call(s): {s['complete']:,} "
+                   f"complete ({_pct(s['completion_rate'])}), {s['partial']:,} partial")
+        parts.append(f"<h2>Survey {escape(name)}</h2><p>{escape(summary)}</p>"
+                     f"<table><thead><tr>{header}</tr></thead><tbody>{''.join(rows)}</tbody></table>")
+    return "".join(parts)
 
 
 def _campaign_table(data: dict[str, Any]) -> str:

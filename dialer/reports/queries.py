@@ -26,6 +26,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dialer.outcome import LIVE_ANSWER, Disposition
+from dialer.reports.surveys import survey_report
 from dialer.store import Database, Tx
 from dialer.store import campaigns as campaign_store
 from dialer.store import compliance as compliance_store
@@ -84,11 +85,13 @@ async def campaign_report(db: Database, campaign: str | None = None, *, since: f
         whole = _Part.total(parts.values())
         whole.numbers, whole.reached = await report_store.distinct_numbers(tx, scope, LIVE)
         recordings = await tx.fetchone("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'recordings'")
+        surveys = await survey_report(tx, list(parts), since, until)
     available = recordings is not None
     report = {"campaign": campaign, "since": _iso(since), "until": _iso(until), "generated_at": _iso(now),
               "timezone": tz, "since_local": _local_iso(since, tz), "until_local": _local_iso(until, tz),
               "hours_in": tz, "campaigns": campaigns, **whole.figures(available)}
     report["by_campaign"] = {name: parts[name].figures(available) for name in campaigns}
+    report["surveys"] = surveys  # survey campaigns with answers: per question (dialer.reports.surveys)
     return report
 
 

@@ -91,7 +91,26 @@ def render_table(data: dict[str, Any]) -> RenderableType:
         details.add_section()
         for key, value in data["sms"]["by_outcome"].items():
             details.add_row(f"texts: {key}", str(value))
-    return Group(*parts, details, _hours(data))
+    return Group(*parts, details, _hours(data), *_surveys(data))
+
+
+def _surveys(data: dict[str, Any]) -> list[RenderableType]:
+    """Per survey campaign: completion, then per question reached, answered, stopped and the answers."""
+    tables: list[RenderableType] = []
+    for name, s in data.get("surveys", {}).items():
+        title = (f"survey {name}: {s['surveys']} survey(s) of {s['calls_answered']} answered call(s), "
+                 f"{s['complete']} complete ({_pct(s['completion_rate'])}), {s['partial']} partial")
+        table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+        table.add_column("question", overflow="fold")
+        for column in ("reached", "answered", "no ans.", "stopped"):
+            table.add_column(column, justify="right", no_wrap=True)
+        table.add_column("answers", overflow="fold")
+        for q in s["questions"]:
+            answers = ", ".join(f"{meaning} {count}" for meaning, count in q["distribution"].items())
+            table.add_row(q["question"], str(q["reached"]), str(q["answered"]), str(q["no_answer"]),
+                          str(q["stopped"]), answers)
+        tables.append(table)
+    return tables
 
 
 def _hours(data: dict[str, Any]) -> RenderableType:
