@@ -184,6 +184,8 @@ def write_toml(config: Config, path: Path, **compliance: Any) -> Path:
     def clean(value: Any) -> Any:
         if isinstance(value, dict):
             return {k: clean(v) for k, v in value.items() if v is not None}
+        if isinstance(value, list):  # e.g. a survey's questions
+            return [clean(v) for v in value]
         return value
 
     data = clean(config.model_dump(mode="json"))
