@@ -122,3 +122,29 @@ def test_a_survey_is_refused_exactly_when_its_routes_can_loop(drawn: tuple[list[
             SurveyConfig.model_validate(data)
     else:
         SurveyConfig.model_validate(data)
+
+
+def test_check_config_gives_one_line_naming_the_file_the_survey_and_the_loop(tmp_path):
+    from tests.cli.test_commands import dialer, write_config
+
+    extra = """[campaigns.poll]
+trunk = "sim"
+caller_id = "+14155550100"
+mode = "survey"
+[[campaigns.poll.survey.questions]]
+name = "first"
+prompt = "dialer/q1"
+keys = { "1" = { meaning = "yes" } }
+[[campaigns.poll.survey.questions]]
+name = "second"
+prompt = "dialer/q2"
+keys = { "1" = { meaning = "again", next = "first" } }
+"""
+    path = write_config(tmp_path, 5038, extra=extra)
+    result = dialer("check-config", str(path))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(f"error: {path}: campaigns.poll.survey: questions can loop forever")
+    assert "loop forever: first -> second -> first" in lines[0]
+    assert "Traceback" not in result.stderr

@@ -21,3 +21,18 @@ async def test_an_answer_seen_twice_is_stored_once_and_keeps_its_first_keys(tmp_
     assert [a.question for a in first] == ["q"]
     assert [a.question for a in again] == ["r"]  # only the new one: its follow-ups run once
     assert [tuple(r) for r in stored] == [("q", "1", 10.0), ("r", "3", 12.0)]
+
+
+def test_a_simulator_profile_takes_a_survey_table_and_names_a_bad_key():
+    import pytest
+
+    from dialer.sim.callees import ProfileError, profile_from_dict
+
+    profile = profile_from_dict({"seed": 3, "survey": {"keys": {"q": {"1": 3, "2": 1}}, "hangup": 0.1,
+                                                      "timeout": 0.2, "optout": 0.05}})
+    assert profile.survey is not None
+    assert profile.survey.keys["q"] == (("1", 3.0), ("2", 1.0))
+    with pytest.raises(ProfileError, match=r"survey.hangup must be between 0 and 1"):
+        profile_from_dict({"survey": {"hangup": 2}})
+    with pytest.raises(ProfileError, match=r"survey has unknown keys \['loud'\]"):
+        profile_from_dict({"survey": {"loud": 1}})
