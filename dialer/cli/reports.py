@@ -53,7 +53,7 @@ def _load(config: Config, campaign: str | None, since: float | None = None, unti
                 if campaign not in known:
                     names = ", ".join(sorted({*known, *config.campaigns})) or "none"
                     fail(f"no campaign {campaign!r} in the config or the database (campaigns: {names})", 2)
-            return await campaign_report(db, campaign, since=since, until=until, tz=tz)
+            return await campaign_report(db, campaign, since=since, until=until, tz=tz, surveys=True)
 
     return asyncio.run(go())
 

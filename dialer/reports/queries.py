@@ -51,8 +51,11 @@ def _iso(ts: float | None) -> str | None:
 
 async def campaign_report(db: Database, campaign: str | None = None, *, since: float | None = None,
                           until: float | None = None, now: float | None = None,
-                          tz: str | None = None) -> dict[str, Any]:
+                          tz: str | None = None, surveys: bool = False) -> dict[str, Any]:
     """The report for one campaign (or all): its figures, and the same figures per campaign.
+
+    With `surveys`, also each survey campaign's answers per question (dialer.reports.surveys; it
+    reads every answer of the range, so the wallboard's frequent refresh leaves it out).
 
     Each figure is one pass over the range, grouped by campaign; the whole is the sum of the
     campaigns (a lead, an attempt, an audit row belongs to one campaign), except the distinct
@@ -85,13 +88,13 @@ async def campaign_report(db: Database, campaign: str | None = None, *, since: f
         whole = _Part.total(parts.values())
         whole.numbers, whole.reached = await report_store.distinct_numbers(tx, scope, LIVE)
         recordings = await tx.fetchone("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'recordings'")
-        surveys = await survey_report(tx, list(parts), since, until)
+        survey_figures = await survey_report(tx, list(parts), since, until) if surveys else {}
     available = recordings is not None
     report = {"campaign": campaign, "since": _iso(since), "until": _iso(until), "generated_at": _iso(now),
               "timezone": tz, "since_local": _local_iso(since, tz), "until_local": _local_iso(until, tz),
               "hours_in": tz, "campaigns": campaigns, **whole.figures(available)}
     report["by_campaign"] = {name: parts[name].figures(available) for name in campaigns}
-    report["surveys"] = surveys  # survey campaigns with answers: per question (dialer.reports.surveys)
+    report["surveys"] = survey_figures  # survey campaigns with answers: per question (dialer.reports.surveys)
     return report
 
 
