@@ -121,12 +121,18 @@ async def test_contact_show_select_and_forget(tmp_path, survey_sim):
     bad = dialer("survey", "select", "c1", "--from", "c1", "--question", "nope", "--answer", "no", config=path)
     assert bad.returncode == 2
     assert "has no question 'nope'" in bad.stderr
+    [before] = await rows(config, "SELECT COUNT(*) AS n FROM survey_answers")
+    [theirs] = await rows(config, "SELECT COUNT(*) AS n FROM survey_answers s JOIN attempts a "
+                                  "ON a.call_id = s.call_id WHERE a.number = ?", (person,))
+    assert theirs["n"] > 0
     forgot = dialer("forget", person, "--yes", config=path)
     assert forgot.returncode == 0, forgot.stderr
     assert "survey answer(s)" in forgot.stdout
     left = await rows(config, "SELECT COUNT(*) AS n FROM survey_answers s JOIN attempts a ON a.call_id = s.call_id "
                               "WHERE a.number = ? OR a.number LIKE 'erased:%'", (person,))
     assert left[0]["n"] == 0
-    others = await rows(config, "SELECT COUNT(*) AS n FROM survey_answers")
-    assert others[0]["n"] == len(await rows(config, "SELECT 1 FROM survey_answers"))  # the rest stays
-    assert others[0]["n"] > 0
+    [after] = await rows(config, "SELECT COUNT(*) AS n FROM survey_answers")
+    assert after["n"] == before["n"] - theirs["n"]  # everyone else's answers stay
+    assert f"{theirs['n']} survey answer(s)" in forgot.stdout
+    shown = json.loads(dialer("contact", "show", person, "--format", "json", config=path).stdout or "{}")
+    assert not shown.get("survey_answers")
