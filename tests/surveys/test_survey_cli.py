@@ -86,6 +86,10 @@ async def test_the_report_counts_per_question_what_sql_counts_in_every_format(tm
     long_csv = list(csv.reader(io.StringIO(dialer("report", "--format", "csv", config=path).stdout)))
     got = Counter({row[1]: int(row[2]) for row in long_csv if row[0] == "survey_answers"})
     assert got == Counter({f"{r['question']}={r['meaning']}": r["n"] for r in stored if r["status"] == "answered"})
+    wide = list(csv.DictReader(io.StringIO(dialer("report", "--format", "csv", "--wide", config=path).stdout)))
+    c1 = next(row for row in wide if row["campaign"] == "c1")
+    assert int(c1["survey.complete"]) == complete["n"]
+    assert int(c1["survey.satisfied=yes"]) == survey["questions"][0]["distribution"]["yes"]
     table = dialer("report", config=path).stdout
     assert "survey c1" in table
     assert "satisfied" in table
