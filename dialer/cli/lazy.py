@@ -49,6 +49,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "recordings": ("recordings", "Call recordings: problems, retention, legal holds, integrity."),
     "policy": ("policy", "Policy presets: countries, US states and sectors, each rule with its source."),
     "pbx-record": ("pbx_record", "Asterisk's own record of the dialer's calls (cdr_custom)."),
+    "survey": ("survey", "Survey campaigns: export answers, select contacts by answer or tag."),
 }
 
 
