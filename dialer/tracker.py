@@ -24,7 +24,7 @@ import structlog
 from dialer.ami.frames import Message
 from dialer.clock import Clock
 from dialer.outcome import CallFacts, Disposition, classify
-from dialer.pbxrecord.outcome import RecordedCall
+from dialer.pbxrecord.outcome import RecordedAnswer, RecordedCall
 
 log = structlog.get_logger("dialer.tracker")
 
@@ -448,6 +448,10 @@ class CallTracker:
             call.opted_out = True
             if self.on_optout is not None:
                 self.on_optout(call)
+        # Survey answers the dialplan kept in the record reach the hooks as the UserEvents they
+        # were (their observers store each once: one already stored is kept as it was).
+        for answer in recorded.survey_answers:
+            self._run_user_event_hooks(_recorded_answer_event(call_id, answer))
         self._end(call, disposition=recorded.disposition, detail=detail, recorded=recorded)
         return call
 
@@ -579,3 +583,14 @@ def restored_call(row: ColumnsByName, deadline: float) -> TrackedCall:
         answered_at=float(row["answered_at"]) if row["answered_at"] is not None else None,
         restored=True,
     )
+
+
+def _recorded_answer_event(call_id: str, answer: RecordedAnswer) -> Message:
+    """The UserEvent DialerSurveyAnswer the dialplan sent for an answer found in the record; `At`
+    is when it was given (the record's epoch), for an observer that missed the live event."""
+    message = Message()
+    message.update({"Event": "UserEvent", "UserEvent": "DialerSurveyAnswer", "CallID": call_id,
+                    "Question": answer.question, "Keys": answer.keys, "Status": answer.status})
+    if answer.answered_at is not None:
+        message["At"] = repr(answer.answered_at)
+    return message

@@ -18,7 +18,12 @@ FIELDS: tuple[tuple[str, str], ...] = (
     ("dialer_callback", "dialer_callback"),
     ("dialer_queue", "dialer_queue"),
     ("dialer_abandoned", "dialer_abandoned"),
+    ("dialer_survey", "dialer_survey"),
 )
+
+# Files written with the mapping before `dialer_survey` was added have one column fewer; they are
+# read as they are (no survey answers in them).
+LEGACY_COLUMNS = len(FIELDS) - 1
 
 MAPPING = ",".join(f"${{CSV_QUOTE(${{CDR({argument})}})}}" for _, argument in FIELDS)
 """The right-hand side of the `dialer.csv =>` line in cdr_custom.conf (a test keeps them equal)."""

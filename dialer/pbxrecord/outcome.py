@@ -38,6 +38,32 @@ class RecordedCall:
     callback_requested: bool
     abandoned: bool
     recording: str | None
+    survey_answers: tuple[RecordedAnswer, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedAnswer:
+    """A survey answer the dialplan kept in CDR(dialer_survey) (see extensions_dialer.conf)."""
+
+    question: str
+    keys: str
+    status: str  # answered | no_answer
+    answered_at: float | None
+
+
+def survey_answers(text: str) -> tuple[RecordedAnswer, ...]:
+    """The answers in a CDR(dialer_survey) value; a malformed item is skipped (the rest is kept)."""
+    answers = []
+    for item in text.split(";"):
+        parts = item.strip().split(":")
+        if len(parts) != 4 or not parts[0] or parts[2] not in ("answered", "no_answer"):
+            continue
+        try:
+            at: float | None = float(parts[3])
+        except ValueError:
+            at = None
+        answers.append(RecordedAnswer(parts[0], parts[1], parts[2], at))
+    return tuple(answers)
 
 
 def recorded_call(call_id: str, entries: Sequence[RecordEntry]) -> RecordedCall | None:
@@ -71,4 +97,5 @@ def recorded_call(call_id: str, entries: Sequence[RecordEntry]) -> RecordedCall 
         call_id=call_id, disposition=disposition, cdr_disposition=source.disposition, answered_at=answered_at,
         ended_at=ended_at, talk_s=talk_s, amd_status=amd, opted_out=opted_out, callback_requested=callback,
         abandoned=abandoned, recording=recording,
+        survey_answers=survey_answers(next((e.survey for e in entries if e.survey), "")),
     )

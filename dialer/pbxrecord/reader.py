@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dialer.pbxrecord.fields import FIELDS
+from dialer.pbxrecord.fields import FIELDS, LEGACY_COLUMNS
 
 DEFAULT_MAX_READ_BYTES = 64 << 20  # per file: ~300,000 records of ~200 bytes
 _ERRORS_KEPT = 5
@@ -44,6 +44,7 @@ class RecordEntry:
     callback: str
     queue: str
     abandoned: bool
+    survey: str = ""  # CDR(dialer_survey): `question:keys:status:epoch` per answer, `;`-separated
 
     @property
     def key(self) -> str:
@@ -75,6 +76,8 @@ def parse_line(line: str) -> RecordEntry:
     if len(rows) != 1:
         raise RecordLineError("not one CSV line")
     values = rows[0]
+    if len(values) == LEGACY_COLUMNS:
+        values = [*values, ""]
     if len(values) != len(_COLUMNS):
         raise RecordLineError(f"{len(values)} fields, expected {len(_COLUMNS)} (the mapping of "
                               "config/asterisk/cdr_custom.conf)")
@@ -97,7 +100,7 @@ def parse_line(line: str) -> RecordEntry:
         start=start, answer=_time("answer", row["answer"] or "0", optional=True), end=end, billsec=billsec,
         call_id=row["dialer_call_id"], recording=row["dialer_recording"], amd=row["dialer_amd"].strip().upper(),
         optout=row["dialer_optout"], callback=row["dialer_callback"], queue=row["dialer_queue"].strip().upper(),
-        abandoned=row["dialer_abandoned"].strip() == "1",
+        abandoned=row["dialer_abandoned"].strip() == "1", survey=row["dialer_survey"],
     )
 
 

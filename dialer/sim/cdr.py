@@ -23,7 +23,7 @@ MAPPING = (
     "${CSV_QUOTE(${CDR(start,u)})},${CSV_QUOTE(${CDR(answer,u)})},${CSV_QUOTE(${CDR(end,u)})},"
     "${CSV_QUOTE(${CDR(billsec,f)})},${CSV_QUOTE(${CDR(dialer_call_id)})},${CSV_QUOTE(${CDR(dialer_recording)})},"
     "${CSV_QUOTE(${CDR(dialer_amd)})},${CSV_QUOTE(${CDR(dialer_optout)})},${CSV_QUOTE(${CDR(dialer_callback)})},"
-    "${CSV_QUOTE(${CDR(dialer_queue)})},${CSV_QUOTE(${CDR(dialer_abandoned)})}"
+    "${CSV_QUOTE(${CDR(dialer_queue)})},${CSV_QUOTE(${CDR(dialer_abandoned)})},${CSV_QUOTE(${CDR(dialer_survey)})}"
 )
 _TOKEN = re.compile(r"\$\{CSV_QUOTE\(\$\{CDR\(([A-Za-z_]+)(?:,([a-z]+))?\)\}\)\}")
 _TIMES = ("start", "answer", "end")

@@ -14,6 +14,7 @@ same way every run, so a test knows what the dialer must have stored.
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -213,6 +214,10 @@ class SurveyScript:
 
     def _report(self, b: ev.Batch, question: str, keys: str, status: str) -> None:
         fields = (("CallID", self.call_id), ("Question", question), ("Keys", keys), ("Status", status))
+        # As the shipped dialplan does: the answer kept in CDR(dialer_survey) too, for a dialer that
+        # misses the UserEvent (killed, or its AMI connection down) and settles the call from the record.
+        kept = self.call.cdr_vars.get("dialer_survey", "")
+        self.call.cdr_vars["dialer_survey"] = f"{kept}{question}:{keys}:{status}:{int(time.time())};"
         self._exten(b, "UserEvent", "DialerSurveyAnswer," + ",".join(f"{k}: {v}" for k, v in fields))
         b.add(ev.user_event, self.ch, "DialerSurveyAnswer", fields)
         self.call.pbx.survey_answers.append((self.call_id, question, keys, status))

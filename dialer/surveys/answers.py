@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -21,6 +22,8 @@ class SurveyAnswerEvent:
     question: str
     keys: str
     status: Status
+    at: float | None = None  # when it was given, for an answer read back from Asterisk's record
+
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +49,15 @@ def parse_event(message: Message) -> SurveyAnswerEvent | None:
     if not call_id or not question:
         return None
     status: Status = "no_answer" if message.get("Status") == "no_answer" else "answered"
-    return SurveyAnswerEvent(call_id, question, message.get("Keys", "").strip(), status)
+    return SurveyAnswerEvent(call_id, question, message.get("Keys", "").strip(), status, _time(message.get("At")))
+
+
+def _time(text: str | None) -> float | None:
+    try:
+        value = float(text) if text else None
+    except ValueError:
+        return None
+    return value if value is not None and math.isfinite(value) and value > 0 else None
 
 
 def read_answer(survey: SurveyConfig, event: SurveyAnswerEvent) -> ReadAnswer | None:

@@ -78,7 +78,7 @@ class SurveyComponent:
             return
         row = AnswerRow(call.call_id, call.attempt_id, call.lead_id, call.campaign_id, answer.question,
                         answer.position, answer.keys, answer.meaning, answer.status, answer.leads_to,
-                        self._clock.now())
+                        event.at if event.at is not None else self._clock.now())
         self._queued.append((row, answer.tag, answer.callback))
         self._wake.set()
 

@@ -155,3 +155,30 @@ async def test_an_unreadable_record_proves_nothing_the_lead_is_not_dialled_again
         assert alerts.count("pbx_record_unreadable") == 1
     finally:
         await db_cm.__aexit__(None, None, None)
+
+
+async def test_survey_answers_kept_in_the_record_reach_the_hooks_as_their_user_events(tmp_path):
+    """Answers given while nobody listened (a kill, an AMI outage) are in CDR(dialer_survey): settling
+    the call from the record hands each to the UserEvent hooks with the time it was given."""
+    record = tmp_path / "cdr" / "dialer.csv"
+    record.parent.mkdir()
+    record.write_text("")
+    clock = FakeClock()
+    db_cm, _db, engine, pbx, _ = await one_call(tmp_path, record, clock)
+    seen: list[Message] = []
+    engine.tracker.user_event_hooks.append(seen.append)
+    try:
+        (call_id,) = pbx.sent
+        started = clock.now() + 1
+        survey = f"likes:2:answered:{int(started) + 3};age::no_answer:{int(started) + 9};garbled;"
+        with record.open("a") as fh:
+            fh.write(render(MAPPING, ChannelCdr(call_id, call_id, "ANSWERED", started, started + 1, started + 10,
+                                                {"dialer_call_id": call_id, "dialer_survey": survey})) + "\n")
+        clock.advance(16)
+        await engine._turn(None)
+        assert call_id not in engine.tracker
+        answers = [(m["UserEvent"], m["CallID"], m["Question"], m["Keys"], m["Status"], float(m["At"])) for m in seen]
+        assert answers == [("DialerSurveyAnswer", call_id, "likes", "2", "answered", float(int(started) + 3)),
+                           ("DialerSurveyAnswer", call_id, "age", "", "no_answer", float(int(started) + 9))]
+    finally:
+        await db_cm.__aexit__(None, None, None)

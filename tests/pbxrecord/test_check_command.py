@@ -29,7 +29,7 @@ def test_a_readable_record_is_shown_with_its_count_and_newest_entry(tmp_path):
     assert f"record: {record} (enabled)" in result.stdout
     assert "records: 3 (calls: 3)" in result.stdout
     assert "unreadable lines: 1" in result.stdout
-    assert f"{record}:4: 1 fields, expected 14" in result.stderr
+    assert f"{record}:4: 1 fields, expected 15" in result.stderr
     assert "ok: the dialer can read Asterisk's record" in result.stdout
 
 

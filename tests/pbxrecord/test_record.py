@@ -146,3 +146,22 @@ def test_a_missing_record_is_no_entries_not_an_error(tmp_path):
     found = scan(tmp_path / "dialer.csv")
     assert not found.exists
     assert found.entries == 0
+
+
+def test_a_line_of_the_mapping_before_dialer_survey_is_still_read():
+    line = cdr("c-old", "ANSWERED", answer=T0 + 1, dialer_call_id="c-old")
+    legacy = line.rsplit(",", 1)[0]  # the last column (dialer_survey) was added later
+    assert parse_line(legacy) == parse_line(line)
+
+
+@given(answers=st.lists(st.tuples(st.from_regex(r"[a-z][a-z0-9_]{0,31}", fullmatch=True),
+                                  st.from_regex(r"[0-9#*]{0,6}", fullmatch=True),
+                                  st.sampled_from(["answered", "no_answer"]),
+                                  st.integers(1_600_000_000, 2_000_000_000)), max_size=8))
+def test_the_survey_answers_the_dialplan_kept_in_the_record_are_read_back(answers):
+    kept = "".join(f"{q}:{k}:{s}:{t};" for q, k, s, t in answers)
+    call = recorded_call("c-s", [parse_line(cdr("c-s", "ANSWERED", answer=T0 + 1, dialer_call_id="c-s",
+                                                dialer_survey=kept))])
+    assert call is not None
+    assert [(a.question, a.keys, a.status, a.answered_at) for a in call.survey_answers] == [
+        (q, k, s, float(t)) for q, k, s, t in answers]
