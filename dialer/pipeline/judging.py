@@ -46,7 +46,7 @@ async def judge(tx: Tx, gate: Gate, config: Config, campaign: str | None, profil
     `stop_at_campaign_wide` the list ends at the first campaign-wide block: the campaign, not the
     number, is stopped, and the leads after it are not judged.
     """
-    policy = profile.policy(config, campaign)
+    policy = gate.tightened(profile.policy(config, campaign))
     campaign_config = config.campaigns.get(campaign) if campaign is not None else None
     caller_id = profile.caller_id(campaign_config)
     if region is None:
