@@ -1,8 +1,9 @@
 """The dialing engine: scheduler -> gate -> pacer -> originator, and tracker changes -> outcomes.
 
 One loop: flush call changes to the store, settle overdue calls, then for each active campaign
-claim due leads, run each through the gate, commit the audit rows and attempt rows (state
-originating) in one transaction, and only then send the Originates. Final outcomes go through the
+one turn of the attempt pipeline (dialer.pipeline.attempts, with the call medium): claim due leads,
+run each through the gate, commit the audit rows and attempt rows (state originating) in one
+transaction, and only then send the Originates. Final outcomes go through the
 retry policy to the lead, in the same transaction as the attempt's final row.
 """
 
@@ -30,6 +31,7 @@ from dialer.numbers import mask
 from dialer.outcome import Disposition
 from dialer.pacer import Pacer, abandon_slowdown
 from dialer.pbxrecord import PbxRecord, RecordedCall, recorded_call
+from dialer.pipeline import storage_errors
 from dialer.pipeline.attempts import AttemptPipeline, run_event_hooks, run_tx_hooks
 from dialer.pipeline.call_medium import CallMedium
 from dialer.retry import LeadStep, next_step
@@ -386,12 +388,12 @@ class Engine:
                 failures += 1
                 for failed in self.storage_failure_hooks:
                     failed(exc)
-                if failures == 1 or failures % 30 == 0:
+                if storage_errors.worth_reporting(failures):
                     self.alert("storage_error", f"database {self.db.path}: {exc}", failures=failures)
                 if drain_deadline is not None and self.clock.monotonic() >= drain_deadline:
                     log.error("drain_timeout_with_storage_error", pending=len(self._pending_changes))
                     return
-                await asyncio.sleep(min(5.0, 0.1 * 2 ** min(failures, 6)))
+                await asyncio.sleep(storage_errors.backoff_s(failures))
                 continue
             await self._sleep()
 

@@ -6,5 +6,6 @@
   the decisions; the engine, the SMS sender, `dialer check` and `dialer scrub` all judge with it.
 - `attempts.py`: the shared steps of a turn: claim -> gate sync -> judge -> decisions and audit
   rows -> tx hooks -> commit -> event hooks -> the medium sends; holds and their alerts too.
+- `storage_errors.py`: the one policy of the sending loops for a failing database (backoff, reporting).
 - `call_medium.py`: calls (Originate); `dialer/sms/medium.py`: texts (MessageSend/DongleSendSMS).
 """

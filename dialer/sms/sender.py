@@ -9,8 +9,9 @@ answer ends its attempt: `accepted`, or `failed` with the reason Asterisk gave; 
 the campaign's retry rules. The engine's tx and event hooks see every change as a CallEvent with
 medium `sms`, so whatever publishes calls (the MQTT outbox) publishes messages too.
 
-A lead whose contact lacks a placeholder's value, or whose message Asterisk could not carry, is
-not sent: it ends `invalid` with an audit row naming what is missing.
+An allowed lead whose contact lacks a placeholder's value, or whose message Asterisk could not
+carry, is not sent: it ends `invalid` with an audit row naming what is missing. (The gate judges
+first, as `dialer check` and `dialer scrub` do: a DNC'd lead is blocked by DNC, whatever its contact.)
 
 Only an answer Asterisk gives for a message it did not send (SEND_REFUSALS) ends `failed`, and
 may be retried. Any other answer, none within the action timeout, the connection lost, or a
@@ -33,6 +34,7 @@ from dialer.config.models import CampaignConfig, Config
 from dialer.numbers import mask, mask_text
 from dialer.outcome import Disposition
 from dialer.pacer import TokenBucket
+from dialer.pipeline import storage_errors
 from dialer.pipeline.attempts import AttemptPipeline, run_event_hooks, run_tx_hooks
 from dialer.pipeline.call_medium import OriginatePort
 from dialer.retry import LeadStatus, LeadStep, next_step
@@ -132,16 +134,21 @@ class SmsSender:
             await self.flush()
 
     async def _run(self) -> None:
+        failures = 0
         while not self._stopping:
             try:
                 await self.flush()
                 self._expire()
                 await self._dispatch()
+                failures = 0
             except sqlite3.Error as exc:
-                # A locked or failing database is waited out; any other exception is a bug: it
-                # ends the part, and the daemon with it (PartTasks), instead of looping on it.
-                log.warning("sms_storage_error", error=str(exc))
-                await asyncio.sleep(1.0)
+                # The engine's policy (dialer.pipeline.storage_errors): waited out with its backoff;
+                # the engine's loop, on the same database, raises the storage_error alert.
+                failures += 1
+                if storage_errors.worth_reporting(failures):
+                    log.warning("sms_storage_error", error=str(exc), failures=failures)
+                await asyncio.sleep(storage_errors.backoff_s(failures))
+                continue
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), POLL_S)
