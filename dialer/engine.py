@@ -1,8 +1,9 @@
 """The dialing engine: scheduler -> gate -> pacer -> originator, and tracker changes -> outcomes.
 
 One loop: flush call changes to the store, settle overdue calls, then for each active campaign
-claim due leads, run each through the gate, commit the audit rows and attempt rows (state
-originating) in one transaction, and only then send the Originates. Final outcomes go through the
+one turn of the attempt pipeline (dialer.pipeline.attempts, with the call medium): claim due leads,
+run each through the gate, commit the audit rows and attempt rows (state originating) in one
+transaction, and only then send the Originates. Final outcomes go through the
 retry policy to the lead, in the same transaction as the attempt's final row.
 """
 
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import sqlite3
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -20,23 +20,22 @@ from typing import Any, Protocol
 import structlog
 
 from dialer.alerts import Alert, AlertHook
-from dialer.ami.answers import Answer, judge_future
-from dialer.ami.errors import AmiDisconnected, AmiError
+from dialer.ami.errors import AmiError
 from dialer.ami.frames import Message
-from dialer.ami.originate import OriginateRequest, build_channel, originate_refused
-from dialer.clock import Clock, to_datetime
-from dialer.compliance import AbandonStats, Channel, Decision, Gate, GateRequest, abandon_headroom
+from dialer.clock import Clock
+from dialer.compliance import AbandonStats, Gate, abandon_headroom
 from dialer.compliance.holds import CampaignHolds
-from dialer.compliance.preset_catalog import needs_debt_history
 from dialer.config.models import CampaignConfig, Config, PacingConfig
 from dialer.events import CallEvent, EventHook, TxHook
-from dialer.ids import readable_token
-from dialer.numbers import NumberType, PhoneNumber, mask, mask_text, number_hash
+from dialer.numbers import mask
 from dialer.outcome import Disposition
 from dialer.pacer import Pacer, abandon_slowdown
 from dialer.pbxrecord import PbxRecord, RecordedCall, recorded_call
+from dialer.pipeline import storage_errors
+from dialer.pipeline.attempts import AttemptPipeline, call_tx_hooks_in, run_event_hooks, run_tx_hooks
+from dialer.pipeline.call_medium import CallMedium
 from dialer.retry import LeadStep, next_step
-from dialer.store import Database, Tx, debts
+from dialer.store import Database, Tx
 from dialer.store import calls as store
 from dialer.store import campaigns as campaign_store
 from dialer.store import compliance as compliance_store
@@ -62,9 +61,6 @@ RECORD_SINCE_MARGIN_S = 60.0
 
 ABANDON_STATS_TTL_S = 5.0  # a campaign's abandon counts are re-read from the attempts table this often
 
-# Alert kinds for the campaign-wide blocks that hold a campaign.
-HOLD_ALERTS = {"abandon_rate": "abandon_rate_limit", "dnc.registry_age": "registry_stale",
-               "caller_id": "caller_id_invalid"}
 
 
 class AmiPort(Protocol):
@@ -95,11 +91,6 @@ class EngineStats:
     blocked: int = 0
     refused_live: int = 0
     by_disposition: Counter[str] = field(default_factory=Counter)
-
-
-def new_call_id() -> str:
-    """A fresh call id: also the ActionID and the Uniqueid (ChannelId) of the call's channel."""
-    return readable_token("c")
 
 
 class Engine:
@@ -135,6 +126,7 @@ class Engine:
         # Run inside the claim transaction before the gate (the DNC index catches up with the store).
         self.gate_sync: list[Callable[[Tx], Awaitable[None]]] = []
         self.holds = CampaignHolds()
+        self._attempts = AttemptPipeline(self, CallMedium(self), hash_key)
         self._abandon: dict[str, tuple[float, AbandonStats]] = {}
         self._pending_changes: list[CallChange] = []
         self._pending_audit: list[AuditEntry] = []  # written with the next flush
@@ -396,12 +388,12 @@ class Engine:
                 failures += 1
                 for failed in self.storage_failure_hooks:
                     failed(exc)
-                if failures == 1 or failures % 30 == 0:
+                if storage_errors.worth_reporting(failures):
                     self.alert("storage_error", f"database {self.db.path}: {exc}", failures=failures)
                 if drain_deadline is not None and self.clock.monotonic() >= drain_deadline:
                     log.error("drain_timeout_with_storage_error", pending=len(self._pending_changes))
                     return
-                await asyncio.sleep(min(5.0, 0.1 * 2 ** min(failures, 6)))
+                await asyncio.sleep(storage_errors.backoff_s(failures))
                 continue
             await self._sleep()
 
@@ -493,147 +485,31 @@ class Engine:
         return stats
 
     async def _dispatch_campaign(self, name: str, campaign: CampaignConfig, limit: int) -> int:
-        now = self.clock.now()
-        when = to_datetime(now)
-        policy = self.config.compliance_for(name)
-        stats = await self._abandon_stats(name)
-        allowed: list[tuple[store.NewAttempt, store.DueLead, Decision]] = []
-        blocked: list[store.BlockedLead] = []
-        held: Decision | None = None
-        # durable: the attempt rows must survive a power loss, not only a crash, before the Originates.
-        async with self.db.write(durable=True) as tx:
-            due = await store.claim_due(tx, name, now, limit)
-            if not due:
-                self._idle_campaigns.add(name)
-                return 0
-            for sync in self.gate_sync:
-                await sync(tx)
-            numbers = [lead.number for lead in due]
-            histories = await store.number_histories(tx, numbers, now)
-            if policy.presets and needs_debt_history(policy.presets, self.config.preset_catalog()):
-                histories = await debts.with_debts(tx, histories, now)  # Regulation F counts per debt
-            consents = await compliance_store.consents_for(tx, numbers)
-            for lead in due:
-                number = PhoneNumber(lead.number, lead.region, NumberType(lead.number_type), lead.zones)
-                decision = self.gate.check(GateRequest(
-                    number=lead.number,
-                    default_region=campaign.default_region,
-                    policy=policy,
-                    campaign=name,
-                    caller_id=campaign.caller_id,
-                    history=histories[lead.number],
-                    normalised=number,
-                    channel=Channel.CALL,
-                    consents=consents.get(lead.number, ()),
-                    abandon_stats=stats,
-                ), when)
-                if decision.campaign_wide:
-                    # The campaign, not this number, is blocked: hold it, leave the leads as they are.
-                    held = decision
-                    await compliance_store.record_hold(tx, name, decision.rule, decision.detail, now)
-                    break
-                record = store.GateRecord(
-                    lead.lead_id, name, number_hash(lead.number, self._hash_key), mask(lead.number),
-                    decision.verdict.value, decision.rule, decision.detail,
-                )
-                if decision.allowed:
-                    attempt = store.NewAttempt(record, new_call_id(), lead.number, self.config.node.name)
-                    allowed.append((attempt, lead, decision))
-                else:
-                    blocked.append(store.BlockedLead(record, decision.retry_at))
-                    log.info("gate_blocked", campaign=name, lead=lead.lead_id, number=mask(lead.number),
-                             rule=decision.rule, detail=decision.detail)
-            result = await store.record_decisions(tx, [a for a, _, _ in allowed], blocked, now)
-            calls = [
-                self._new_call(name, campaign, attempt, lead, result.attempt_ids[attempt.call_id], now)
-                for attempt, lead, _ in allowed if attempt.call_id in result.attempt_ids
-            ]
-            events = [self._event(call, CallState.ORIGINATING, now) for call in calls]
-            await self._run_tx_hooks(tx, events)
-        # Committed: every call below has its allow decision and its attempt row on disk.
-        if held is not None:
-            self._hold(name, held, policy.campaign_recheck_s, now)
-        elif calls:
-            self.holds.lift(name)
-        self.stats.blocked += len(blocked)
-        self.stats.refused_live += len(result.refused)
-        self._run_event_hooks(events)
-        by_id = {attempt.call_id: lead for attempt, lead, _ in allowed}
-        for call in calls:
-            self._originate(campaign, call, by_id[call.call_id])
-        sent = len(calls)
-        self.pacer.consume(name, sent, self.clock.monotonic())
-        self.stats.originated += sent
-        return sent
+        """One turn of the attempt pipeline for a call campaign (dialer.pipeline.attempts)."""
+        result = await self._attempts.turn(name, campaign, limit, abandon=await self._abandon_stats(name))
+        if not result.claimed:
+            self._idle_campaigns.add(name)
+            return 0
+        self.stats.blocked += result.blocked
+        self.stats.refused_live += result.refused_live
+        self.pacer.consume(name, result.sent, self.clock.monotonic())
+        self.stats.originated += result.sent
+        return result.sent
 
-    def _hold(self, name: str, decision: Decision, recheck_s: float, now: float) -> None:
-        until = decision.retry_at if decision.retry_at is not None else now + recheck_s
-        started = self.holds.hold(name, decision.rule, decision.detail, now, until)
-        log.warning("campaign_held", campaign=name, rule=decision.rule, until=until, detail=decision.detail)
-        if started:
-            self.alert(HOLD_ALERTS.get(decision.rule, "campaign_held"),
-                       f"campaign {name} stopped by {decision.rule}: {decision.detail}",
-                       campaign=name, rule=decision.rule, until=until)
+    # -- what the call medium needs (dialer.pipeline.call_medium) ---------------------------------
 
-    def _new_call(self, name: str, campaign: CampaignConfig, attempt: store.NewAttempt, lead: store.DueLead,
-                  attempt_id: int, now: float) -> TrackedCall:
-        return TrackedCall(
-            call_id=attempt.call_id, attempt_id=attempt_id, lead_id=lead.lead_id, campaign_id=name,
-            number=lead.number, originated_at=now,
-            deadline=now + campaign.ring_timeout_s + self.config.dialing.event_timeout_s,
-        )
+    @property
+    def originate_port(self) -> AmiPort | None:
+        """The AMI client Originates are sent on, when there is one."""
+        return self.ami
 
-    def _originate(self, campaign: CampaignConfig, call: TrackedCall, lead: store.DueLead) -> None:
-        call_id = call.call_id
-        name = call.campaign_id
-        trunk = self.config.trunks[campaign.trunk]
-        ring_s = campaign.ring_timeout_s
-        self.tracker.track(call)
-        variables = {"DIALER_CALL_ID": call_id, "DIALER_CAMPAIGN": name}
-        if campaign.amd:
-            variables["DIALER_AMD"] = "1"
-        if campaign.mode == "queue":
-            variables["DIALER_MODE"] = "queue"
-        variables.update(campaign.variables)
-        for provider in self.variable_providers:
-            variables.update(provider(call, campaign))
-        try:
-            request = OriginateRequest(
-                call_id=call_id,
-                channel=build_channel(trunk.channel, lead.number, trunk.number_format, trunk.prefix),
-                context=campaign.context,
-                exten=campaign.exten,
-                priority=campaign.priority,
-                timeout_ms=int(ring_s * 1000),
-                caller_id=campaign.caller_id,
-                variables=variables,
-            )
-            fields = request.fields()
-        except ValueError as exc:
-            self.tracker.originate_failed(call_id, f"not sent: {exc}")
-            return
-        log.info("originating", call_id=call_id, campaign=name, lead=lead.lead_id, number=mask(lead.number),
-                 attempt=lead.attempts + 1)
-        assert self.ami is not None
-        try:
-            future = self.ami.send_nowait(fields, call_id)
-        except AmiDisconnected:
-            self.tracker.originate_failed(call_id, "not sent: AMI disconnected")
-            return
-        future.add_done_callback(functools.partial(self._originate_answered, call))
+    def call_event(self, call: TrackedCall, state: CallState, at: float) -> CallEvent:
+        """The event of `call` in `state` (not a final one)."""
+        return self._event(call, state, at)
 
-    def _originate_answered(self, call: TrackedCall, future: asyncio.Future[Message]) -> None:
-        """Only a refusal Asterisk put in words we know (ORIGINATE_REFUSALS, permission) ends the
-        attempt `failed` (and lets the retry policy dial again). Anything else — an answer we cannot
-        read, a timeout, the connection lost — may be a placed call: it stays live, never re-sent,
-        and is settled by its events, or by reconciliation once its deadline passes (issue 11)."""
-        verdict = judge_future(future, originate_refused)
-        if verdict.answer is Answer.REFUSED:
-            self.tracker.originate_failed(call.call_id, verdict.detail)
-            return
-        if verdict.answer is Answer.DONE:
-            return
-        detail = mask_text(verdict.detail)  # an unknown answer's text may hold the dial string
+    def originate_unconfirmed(self, call: TrackedCall, detail: str) -> None:
+        """An Originate whose answer could not be read (`detail` masked): the call may be placed, so it
+        stays live; the audit row is written with the next flush."""
         log.warning("originate_unconfirmed", call_id=call.call_id, campaign=call.campaign_id, lead=call.lead_id,
                     detail=detail, still_live=call.call_id in self.tracker)
         self._pending_audit.append(AuditEntry(
@@ -751,18 +627,10 @@ class Engine:
         )
 
     async def _run_tx_hooks(self, tx: Tx, events: Sequence[CallEvent]) -> None:
-        if events and self.tx_hooks:
-            hooks = list(self.tx_hooks)
-            await tx.run(_call_hooks, hooks, events)
+        await run_tx_hooks(tx, self.tx_hooks, events)
 
     def _run_event_hooks(self, events: Sequence[CallEvent]) -> None:
-        if not events:
-            return
-        for hook in self.event_hooks:
-            try:
-                hook(events)
-            except Exception:  # a failing observer must not stop dialing
-                log.exception("event_hook_failed", hook=getattr(hook, "__qualname__", repr(hook)))
+        run_event_hooks(self.event_hooks, events)
 
     def _final_disposition(self, change: CallChange) -> Disposition:
         assert change.disposition is not None
@@ -801,11 +669,6 @@ def _unknown_note(change: CallChange) -> str:
     return change.call.unknown_note
 
 
-def _call_hooks(conn: sqlite3.Connection, hooks: Sequence[TxHook], events: Sequence[CallEvent]) -> None:
-    for hook in hooks:
-        hook(conn, events)
-
-
 def _flush_in(conn: sqlite3.Connection, states: Sequence[store.StateUpdate], finals: Sequence[store.FinalUpdate],
               decide: Callable[[str, Disposition, int], LeadStep], now: float,
               candidates: Sequence[tuple[CallEvent, str | None]], hooks: Sequence[TxHook],
@@ -821,5 +684,5 @@ def _flush_in(conn: sqlite3.Connection, states: Sequence[store.StateUpdate], fin
     record_store.record_unknown_outcomes_in(conn, [u for u in unknowns if u.call_id in done], now)
     events = [event for event, final_id in candidates if final_id is None or final_id in done]
     if events and hooks:
-        _call_hooks(conn, hooks, events)
+        call_tx_hooks_in(conn, hooks, events)
     return written, events

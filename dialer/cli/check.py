@@ -1,13 +1,13 @@
 """`dialer check NUMBER` (one verdict, every rule explained) and `dialer scrub CAMPAIGN` (a whole list).
 
-Both judge with the daemon's facts: the DNC lists and registries it loads (LiveCompliance), and the
-attempt history, consents and abandon counts it reads from the store before dialing.
+Both judge with the daemon's judging function (dialer.pipeline.judging.judge) and facts: the DNC
+lists and registries it loads (LiveCompliance), and, for the campaign's medium (calls or texts), the
+attempt history, consents and abandon counts it reads from the store before sending.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import gc
 import json
 import time
@@ -31,18 +31,17 @@ from dialer.cli.compliance_args import (
 )
 from dialer.cli.progress import Advance, progress
 from dialer.clock import SystemClock, to_datetime
-from dialer.compliance import Decision, Gate, GateRequest, NumberHistory, explain, scrub_counts
+from dialer.compliance import Decision, Gate, GateRequest, explain, scrub_counts
 from dialer.compliance.factory import default_rules
 from dialer.compliance.live import LiveCompliance
-from dialer.compliance.preset_catalog import needs_debt_history
 from dialer.compliance.rules.abandon import ABANDON_RATE
 from dialer.compliance.rules.caller_id import CALLER_ID
 from dialer.compliance.rules.number import screen_number
 from dialer.compliance.rules.presets import ABANDON_RATE as PRESET_ABANDON_RATE
 from dialer.config import Config
 from dialer.numbers import NumberType, PhoneNumber
-from dialer.store import compliance as store
-from dialer.store import debts
+from dialer.pipeline.judging import Candidate, judge
+from dialer.pipeline.medium import gate_profile
 from dialer.store import leads as lead_store
 
 # Rules about a campaign rather than a number: `check` without --campaign does not run them.
@@ -68,23 +67,6 @@ def _gate(live: LiveCompliance, campaign: str | None) -> Gate:
         return live.gate
     rules = default_rules(live.index, live.config.preset_catalog())
     return Gate([r for r in rules if r.id not in CAMPAIGN_RULES], floor=live.floor())
-
-
-def _request(live: LiveCompliance, campaign: str | None, raw: str, region: str, number: PhoneNumber | None,
-             facts: store.GateFacts) -> GateRequest:
-    key = number.e164 if number is not None else raw
-    config = live.config
-    return GateRequest(
-        number=key,
-        default_region=region,
-        policy=live.policy_for(campaign),
-        campaign=campaign,
-        caller_id=config.campaigns[campaign].caller_id if campaign is not None else None,
-        history=facts.histories.get(key, NumberHistory()),
-        normalised=number,
-        consents=facts.consents.get(key, ()),
-        abandon_stats=facts.abandon,
-    )
 
 
 def check(
@@ -123,14 +105,12 @@ async def _check(config: Config, raw: str, campaign: str | None, region: str, no
         probe = GateRequest(number=raw, default_region=region, policy=config.compliance_for(campaign))
         screened = screen_number(probe)
         number = screened if isinstance(screened, PhoneNumber) else None
+        # The campaign's medium decides the facts and rules, as for the daemon (judging.judge).
+        profile = gate_profile(config.campaigns[campaign] if campaign is not None else None)
         async with db.read() as tx:
-            facts = await store.gate_facts(tx, [number.e164] if number else [], campaign, now)
-            presets = live.policy_for(campaign).presets
-            if number is not None and presets and needs_debt_history(presets, config.preset_catalog()):
-                histories = {number.e164: facts.histories.get(number.e164, NumberHistory())}
-                facts = dataclasses.replace(facts, histories=await debts.with_debts(tx, histories, now))
-    request = _request(live, campaign, raw, region, number, facts)
-    return _gate(live, campaign).check(request, to_datetime(now), explain=True)
+            decisions = await judge(tx, _gate(live, campaign), config, campaign, profile, [Candidate(raw, number)],
+                                    now, to_datetime(now), region=region, explain=True)
+    return decisions[0]
 
 
 def _print_decision(decision: Decision, campaign: str | None, now: float) -> None:
@@ -213,7 +193,7 @@ async def _scrub(config: Config, campaign: str, now: float, all_leads: bool,
         # Everything loaded so far (numbering and holiday metadata, the index) lives until exit:
         # keep the collector from walking it again after every few batches.
         gc.freeze()
-        region = config.campaigns[campaign].default_region
+        profile = gate_profile(config.campaigns[campaign])
         started = time.perf_counter()
         last = ""
         total = None
@@ -226,16 +206,10 @@ async def _scrub(config: Config, campaign: str, now: float, all_leads: bool,
                 if not rows:
                     break
                 last = rows[-1].number
-                facts = await store.gate_facts(tx, [r.number for r in rows], campaign, now)
-                presets = live.policy_for(campaign).presets
-                if presets and needs_debt_history(presets, config.preset_catalog()):
-                    facts = dataclasses.replace(facts, histories=await debts.with_debts(tx, facts.histories, now))
-            batch = []
-            for row in rows:
-                number = PhoneNumber(row.number, row.region, NumberType(row.number_type),
-                                     tuple(row.zones.split()) if row.zones else ())
-                request = _request(live, campaign, row.number, region, number, facts)
-                batch.append(live.gate.check(request, when))
+                candidates = [Candidate(row.number, PhoneNumber(row.number, row.region, NumberType(row.number_type),
+                                                                tuple(row.zones.split()) if row.zones else ()))
+                              for row in rows]
+                batch = await judge(tx, live.gate, config, campaign, profile, candidates, now, when)
             tally.add(batch)
             if advance is not None:
                 advance(tally.leads, total)

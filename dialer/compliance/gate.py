@@ -36,6 +36,11 @@ class Gate:
         self._rules = tuple(rules)
         self._floor = floor
 
+    def tightened(self, policy: CompliancePolicy) -> CompliancePolicy:
+        """`policy` tightened by the floor, as `check` would: a caller judging many numbers with one
+        policy tightens it once, so `check` finds nothing to change and makes no copy per request."""
+        return policy if self._floor is None else tighten(self._floor, policy)
+
     @property
     def rule_ids(self) -> tuple[str, ...]:
         """Ids of every rule this gate runs, in order."""

@@ -14,12 +14,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from dialer.compliance.model import AbandonStats, Channel, ConsentRecord, NumberHistory
+from dialer.compliance.model import AbandonStats, Channel, ConsentRecord
 from dialer.compliance.opening import utc_iso
 from dialer.numbers import mask, number_hash
 from dialer.outcome import LIVE_ANSWER, Disposition
 from dialer.store import compliance_journal as journal
-from dialer.store.calls import number_histories
 from dialer.store.db import Row, Tx
 
 DAY_S = 86_400.0
@@ -508,25 +507,6 @@ async def abandon_stats(tx: Tx, campaign: str, now: float) -> AbandonStats:
     )
     values = [int(v or 0) for v in (row or (0, 0, 0, 0))]
     return AbandonStats(*values)
-
-
-@dataclass(frozen=True, slots=True)
-class GateFacts:
-    """What the store knows that the gate needs, for a batch of numbers of one campaign."""
-
-    histories: dict[str, NumberHistory]
-    consents: dict[str, tuple[ConsentRecord, ...]]
-    abandon: AbandonStats
-
-
-async def gate_facts(tx: Tx, numbers: Sequence[str], campaign: str | None, now: float) -> GateFacts:
-    """Histories, consents and the campaign's abandon counts, as the engine reads them before dialing."""
-    histories: dict[str, NumberHistory] = {}
-    for chunk in chunks(numbers):
-        histories.update(await number_histories(tx, chunk, now))
-    consents = await consents_for(tx, numbers)
-    abandon = await abandon_stats(tx, campaign, now) if campaign is not None else AbandonStats()
-    return GateFacts(histories, consents, abandon)
 
 
 # -- campaign holds and the audit export ----------------------------------------------------------

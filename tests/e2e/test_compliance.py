@@ -162,10 +162,10 @@ async def test_a_closed_window_defers_the_lead_to_its_next_opening(tmp_path, sim
     assert originated(tmp_path) == set()
 
 
-async def seed_abandons(config: Config, tmp_path: Path, abandoned: int, answered: int) -> None:
-    """Past calls of campaign c1 that ended in the last hour."""
+async def seed_abandons(config: Config, tmp_path: Path, abandoned: int, answered: int, campaign: str = "c1") -> None:
+    """Past calls of `campaign` that ended in the last hour."""
     history = [f"+1212555{1000 + i:04d}" for i in range(abandoned + answered)]
-    await import_numbers(tmp_path, config, history, "c1")
+    await import_numbers(tmp_path, config, history, campaign)
     async with Database.open(config.database.path) as db, db.write() as tx:
         marks = ",".join("?" * len(history))
         leads = await tx.fetchall(f"SELECT id, number FROM leads WHERE number IN ({marks})", history)
@@ -174,8 +174,8 @@ async def seed_abandons(config: Config, tmp_path: Path, abandoned: int, answered
             disposition = "abandoned" if i < abandoned else "answered"
             await tx.execute(
                 "INSERT INTO attempts (call_id, lead_id, campaign_id, number, node, audit_id, state, disposition, "
-                "created_at, ended_at) VALUES (?, ?, 'c1', ?, 'test', 0, 'ended', ?, ?, ?)",
-                (f"old{i}", lead["id"], lead["number"], disposition, now - 3000, now - 2000))
+                "created_at, ended_at) VALUES (?, ?, ?, ?, 'test', 0, 'ended', ?, ?, ?)",
+                (f"old{i}", lead["id"], campaign, lead["number"], disposition, now - 3000, now - 2000))
             await tx.execute("UPDATE leads SET status = 'finished' WHERE id = ?", (lead["id"],))
 
 
