@@ -98,10 +98,10 @@ async def test_calls_lost_with_a_pbx_restart_get_final_outcomes(tmp_path, sim):
 
     await run_until_settled(config, ["c1"], on_engine=watch)
     assert restarted.is_set()
-    attempts = await rows(config, "SELECT state, disposition, cause FROM attempts")
+    attempts = await rows(config, "SELECT state, disposition, cause, detail FROM attempts")
     assert len(attempts) == 5
     assert all(a["state"] == "ended" for a in attempts)
-    assert {a["cause"] for a in attempts} == {0}  # hung up by the shutdown
+    assert {a["cause"] for a in attempts} == {0}, attempts  # hung up by the shutdown
 
 
 async def test_malformed_frames_mid_campaign_do_not_stop_dialing(tmp_path, sim):
