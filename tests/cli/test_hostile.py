@@ -38,7 +38,7 @@ def benign(tmp: Path) -> dict[str, str]:
     """A plausible value for every required parameter, by name."""
     return {
         "campaign": "c1", "name": "c1", "number": "+14155550123", "at": "2h", "source": "web form",
-        "key": "1", "text": "call back", "tags": "vip", "reason": "case 7", "numbers": "+14155550123",
+        "key": "1", "text": "call back", "tags": "vip", "reason": "case 7", "numbers": "+14155550123", "into": "c1",
     }
 
 
