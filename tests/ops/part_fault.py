@@ -1,29 +1,29 @@
-"""`python part_fault.py MODULE CLASS METHOD TRIGGER dialer-args...`: the `dialer` command with one
-part's long-running coroutine replaced by one that raises once TRIGGER exists. What a bug in that
-part does to a real daemon process (tests/ops/test_part_failure_process.py)."""
+"""`python part_fault.py MODULE CLASS METHOD dialer-args...`: the `dialer` command with one part's
+long-running coroutine replaced by one that raises when the process gets SIGUSR2. What a bug in
+that part does to a real daemon process (tests/ops/test_part_failure_process.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import importlib
+import signal
 import sys
-from pathlib import Path
 from typing import Any
 
 
 def main() -> None:
-    module, cls, method, trigger = sys.argv[1:5]
-    trigger_path = Path(trigger)
+    module, cls, method = sys.argv[1:4]
 
     async def failing(self: Any, *args: Any, **kwargs: Any) -> None:
-        while not trigger_path.exists():  # polled: the test says when, once the daemon is dialing
-            await asyncio.sleep(0.02)
+        now = asyncio.Event()  # the test says when (SIGUSR2), once the daemon is dialing
+        asyncio.get_running_loop().add_signal_handler(signal.SIGUSR2, now.set)
+        await now.wait()
         raise RuntimeError(f"injected fault in {cls}.{method}")
 
     setattr(getattr(importlib.import_module(module), cls), method, failing)
     from dialer.cli import main as dialer_main
 
-    sys.argv = ["dialer", *sys.argv[5:]]
+    sys.argv = ["dialer", *sys.argv[4:]]
     dialer_main()
 
 

@@ -4,6 +4,7 @@ and nothing hangs on the way out. Before, the daemon dialled on without the part
 
 from __future__ import annotations
 
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -46,13 +47,12 @@ async def test_a_part_that_fails_stops_the_daemon_with_one_line_and_exit_70(tmp_
     sim = await make_sim(TALKING)
     config = write_config(tmp_path, sim.port, concurrent=3, rate=50, extra=extra.replace("{port}", str(closed_port())))
     await import_leads(config, [f"+1212555{i:04d}" for i in range(200)])
-    trigger = tmp_path / "fail-now"
-    daemon = await DaemonProcess(config, command=[*WRAPPER, module, cls, method, str(trigger)]).start()
+    daemon = await DaemonProcess(config, command=[*WRAPPER, module, cls, method]).start()
     sim_path = tmp_path / "sim.jsonl"
     try:
         await until(lambda: len(sim_log(sim_path, "originate")) >= 3 or daemon.exited, 60, "dialing")
         assert not daemon.exited, daemon.log_path.read_text()[-2000:]
-        trigger.touch()
+        daemon.signal(signal.SIGUSR2)
         code = await daemon.wait(90)  # nothing hangs: the drain ends with the calls up
     finally:
         await daemon.kill()

@@ -18,6 +18,7 @@ from dialer.sim import SimConfig, SimServer, SimUser
 from dialer.sim.callees import Profile
 from dialer.sim.survey_profile import SurveyProfile
 from tests.e2e.conftest import SECRET, TIME_SCALE
+from tests.e2e.test_compliance import until
 
 # satisfied: 1 yes -> score, 2 no -> why (tag unhappy, callback); score: 0-8 -> end; why: 1/2 -> end.
 SURVEY: dict[str, Any] = {
@@ -65,21 +66,24 @@ async def steady_sim(tmp_path: Path) -> AsyncIterator[SimServer]:
         yield server
 
 
-async def run_until_dialled(config: Config, calls: int, poll_s: float = 0.05) -> None:
+async def run_until_dialled(config: Config, calls: int) -> None:
     """Run the daemon until `calls` attempts have ended and none is live (callbacks stay pending)."""
     engines: list[Engine] = []
     daemon = Daemon(config, install_signals=False, on_engine=engines.append)
     runner = asyncio.create_task(daemon.run())
+
+    async def dialled() -> bool:
+        if runner.done():
+            return True
+        if not engines:
+            return False
+        async with engines[0].db.read() as tx:
+            row = await tx.fetchone("SELECT SUM(state = 'ended'), SUM(state <> 'ended') FROM attempts")
+        return row is not None and (row[0] or 0) >= calls and not row[1]
+
     try:
-        while not runner.done():
-            await asyncio.sleep(poll_s)  # a poll of the database, as run_until_settled does
-            if not engines:
-                continue
-            async with engines[0].db.read() as tx:
-                row = await tx.fetchone("SELECT SUM(state = 'ended'), SUM(state <> 'ended') FROM attempts")
-            if row is not None and (row[0] or 0) >= calls and not row[1]:
-                daemon.stop()
-                break
+        await until(dialled, 120)
+        daemon.stop()
         assert await runner == 0
     finally:
         if not runner.done():

@@ -7,6 +7,7 @@ import http.client
 import json
 from pathlib import Path
 
+from tests.e2e.test_compliance import until
 from tests.ops.helpers import DaemonProcess, import_leads, run_cli, write_config
 
 TOKEN = "s3cret-wallboard-token"
@@ -105,18 +106,7 @@ async def test_the_token_in_the_address_becomes_a_cookie_and_every_answer_has_th
 
 
 async def live_call_numbers(port: int) -> list[str]:
-    snapshot: dict = {}
-
-    async def one_live() -> bool:
-        nonlocal snapshot
-        _, _, body = await fetch(port, "/api/snapshot", headers={"Authorization": f"Bearer {TOKEN}"})
-        snapshot = json.loads(body)
-        return bool(snapshot["campaigns"]["c1"]["calls"])
-
-    for _ in range(600):
-        if await one_live():
-            break
-        await asyncio.sleep(0.05)
+    snapshot = await snapshot_until(port, lambda s: s["campaigns"]["c1"]["calls"], "a live call")
     return [call["number"] for call in snapshot["campaigns"]["c1"]["calls"]]
 
 
@@ -154,16 +144,21 @@ async def test_check_config_refuses_a_page_for_other_hosts_without_a_token(tmp_p
 
 
 
-async def snapshot_until(port: int, check, what: str, attempts: int = 600) -> dict:
-    """Poll the snapshot until `check` holds (a condition, not a sleep)."""
+async def snapshot_until(port: int, check, what: str, timeout_s: float = 30) -> dict:
+    """The snapshot, once `check` holds for it (fails after `timeout_s` naming `what`)."""
     snapshot: dict = {}
-    for _ in range(attempts):
+
+    async def shows() -> bool:
+        nonlocal snapshot
         _, _, body = await fetch(port, "/api/snapshot", headers={"Authorization": f"Bearer {TOKEN}"})
         snapshot = json.loads(body)
-        if check(snapshot):
-            return snapshot
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"the snapshot never showed {what}: {snapshot}")
+        return bool(check(snapshot))
+
+    try:
+        await until(shows, timeout_s)
+    except TimeoutError:
+        raise AssertionError(f"the snapshot never showed {what}: {snapshot}") from None
+    return snapshot
 
 
 async def test_a_lost_pbx_session_shows_as_an_alert_and_a_reconnect(tmp_path, make_sim):
@@ -212,13 +207,12 @@ async def test_pages_beyond_max_clients_get_503_and_a_closed_page_frees_its_plac
         assert third[2].startswith(b"HTTP/1.1 503")
         third[1].close()
         first[1].close()  # a page goes away: its place is free for the next one
-        for _ in range(600):
+        async def a_place_is_free() -> bool:
             _reader, writer, status = await open_stream(port)
             writer.close()
-            if status == b"HTTP/1.1 200 OK\r\n":
-                break
-            await asyncio.sleep(0.05)
-        assert status == b"HTTP/1.1 200 OK\r\n"
+            return status == b"HTTP/1.1 200 OK\r\n"
+
+        await until(a_place_is_free, 30)
         second[1].close()
     finally:
         await daemon.stop()

@@ -5,12 +5,13 @@ json` for the same ranges, the screenshot is not blank, and a stopped daemon sho
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
-import time
 from pathlib import Path
 from typing import Any
 
+from tests.e2e.test_compliance import until
 from tests.ops.helpers import DaemonProcess, import_leads, run_cli, write_config
 from tests.reports.chromium import Chromium
 from tests.web.png import colour_share
@@ -50,14 +51,18 @@ async def page(browser: Chromium) -> dict[str, Any]:
 
 async def page_until(browser: Chromium, check: Any, what: str, timeout: float = 60.0) -> dict[str, Any]:
     """Wait until the page's figures satisfy `check`."""
-    deadline = time.monotonic() + timeout
-    while True:
+    shown: dict[str, Any] = {}
+
+    async def shows() -> bool:
+        nonlocal shown
         shown = await page(browser)
-        if check(shown):
-            return shown
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for the page to show {what}: {shown}")
-        await asyncio.sleep(0.1)
+        return bool(check(shown))
+
+    try:
+        await until(shows, timeout)
+    except TimeoutError:
+        raise AssertionError(f"timed out waiting for the page to show {what}: {shown}") from None
+    return shown
 
 
 async def report(config: Path, since: str) -> dict[str, Any]:
@@ -117,14 +122,19 @@ async def test_the_wallboard_follows_calls_a_pause_and_a_stopped_daemon_in_chrom
             await page_until(browser, lambda p: p["live"] == 0, "the live calls ending after the pause")
 
             # Paused and quiet: the figures hold still, so the page and the report can be taken together.
-            deadline = time.monotonic() + 30
-            while True:
+            mine: dict[str, Any] = {}
+            expected: dict[str, Any] = {}
+            shown: dict[str, Any] = {}
+
+            async def page_equals_report() -> bool:
+                nonlocal mine, expected, shown
                 shown = await page(browser)
                 expected = await reported(config, shown["since"])
                 mine = {key: shown.get(key) for key in expected}
-                if mine == expected or time.monotonic() > deadline:
-                    break
-                await asyncio.sleep(0.2)
+                return mine == expected
+
+            with contextlib.suppress(TimeoutError):
+                await until(page_equals_report, 30)
             assert mine == expected
             assert expected["answer_rate.today"] is not None
             assert 0 < expected["answer_rate.today"] < 1
